@@ -1,0 +1,226 @@
+//! Zero-copy block parser for the indexing hot path.
+//!
+//! Indexing needs, per transaction, only its txid, its inputs' previous outpoints and its
+//! outputs' values and scripts. This parser walks the raw block once, hashing each transaction's
+//! non-witness bytes as it goes, and records output scripts as byte ranges into the raw block
+//! instead of copying them. Everything is bounds-checked: a malformed block is a [`ParseError`],
+//! never a panic. `benches/parse.rs` compares it with rust-bitcoin's full deserialisation.
+
+use bitcoin::hashes::{Hash, HashEngine, sha256d};
+use bitcoin::{BlockHash, Txid};
+use std::ops::Range;
+
+/// Why a block (or transaction) could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("truncated at byte {0}")]
+    Truncated(usize),
+    #[error("{count} {what} at byte {at} is more than the data can hold")]
+    TooMany { what: &'static str, count: u64, at: usize },
+    #[error("{0} trailing bytes after the last transaction")]
+    Trailing(usize),
+    #[error("block has no transactions")]
+    Empty,
+}
+
+/// A previous outpoint spent by an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxIn {
+    /// Txid of the funding transaction, internal byte order.
+    pub prev_txid: [u8; 32],
+    pub prev_vout: u32,
+}
+
+/// An output: value in satoshis and its scriptPubKey as a range of the raw block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxOut {
+    pub value: u64,
+    pub script: Range<usize>,
+}
+
+/// One transaction of a parsed block; its inputs and outputs are ranges of the block's flat
+/// [`ParsedBlock::inputs`] and [`ParsedBlock::outputs`] vectors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedTx {
+    pub txid: Txid,
+    /// Empty for the coinbase.
+    pub inputs: Range<usize>,
+    pub outputs: Range<usize>,
+}
+
+/// What indexing needs from a block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedBlock {
+    pub hash: BlockHash,
+    pub prev_hash: BlockHash,
+    /// The serialized header, as a range of the raw block.
+    pub header: Range<usize>,
+    pub txs: Vec<ParsedTx>,
+    pub inputs: Vec<TxIn>,
+    pub outputs: Vec<TxOut>,
+}
+
+impl ParsedBlock {
+    pub fn tx_inputs(&self, tx: &ParsedTx) -> &[TxIn] {
+        &self.inputs[tx.inputs.clone()]
+    }
+    pub fn tx_outputs(&self, tx: &ParsedTx) -> &[TxOut] {
+        &self.outputs[tx.outputs.clone()]
+    }
+}
+
+/// A bounds-checked cursor over a byte slice.
+pub(crate) struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(data: &'a [u8], pos: usize) -> Self {
+        Reader { data, pos }
+    }
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+    /// The bytes from `start` (an earlier position) to the current position.
+    pub(crate) fn since(&self, start: usize) -> &'a [u8] {
+        &self.data[start.min(self.pos)..self.pos]
+    }
+    pub(crate) fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], ParseError> {
+        let end = self.pos.checked_add(n).ok_or(ParseError::Truncated(self.pos))?;
+        let s = self.data.get(self.pos..end).ok_or(ParseError::Truncated(self.pos))?;
+        self.pos = end;
+        Ok(s)
+    }
+    pub(crate) fn skip(&mut self, n: usize) -> Result<(), ParseError> {
+        self.bytes(n).map(|_| ())
+    }
+    pub(crate) fn u8(&mut self) -> Result<u8, ParseError> {
+        Ok(self.bytes(1)?[0])
+    }
+    pub(crate) fn u32(&mut self) -> Result<u32, ParseError> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    pub(crate) fn u64(&mut self) -> Result<u64, ParseError> {
+        let b = self.bytes(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    pub(crate) fn peek(&self, offset: usize) -> Option<u8> {
+        self.data.get(self.pos + offset).copied()
+    }
+    /// Bitcoin's CompactSize.
+    pub(crate) fn varint(&mut self) -> Result<u64, ParseError> {
+        Ok(match self.u8()? {
+            0xfd => {
+                let b = self.bytes(2)?;
+                u16::from_le_bytes([b[0], b[1]]) as u64
+            }
+            0xfe => self.u32()? as u64,
+            0xff => self.u64()?,
+            n => n as u64,
+        })
+    }
+    /// A count of items of at least `min_size` bytes each, rejected when the rest of the data
+    /// cannot hold that many (so a hostile count cannot make us allocate).
+    pub(crate) fn count(&mut self, what: &'static str, min_size: usize) -> Result<usize, ParseError> {
+        let at = self.pos;
+        let count = self.varint()?;
+        if count.saturating_mul(min_size as u64) > self.remaining() as u64 {
+            return Err(ParseError::TooMany { what, count, at });
+        }
+        Ok(count as usize)
+    }
+}
+
+/// Parses a raw block whose header is `header_len` bytes, hashing the header with `header_hash`.
+pub fn parse_block(
+    raw: &[u8],
+    header_len: usize,
+    header_hash: impl Fn(&[u8]) -> BlockHash,
+) -> Result<ParsedBlock, ParseError> {
+    let mut r = Reader::new(raw, 0);
+    let header = r.bytes(header_len)?;
+    let hash = header_hash(header);
+    let prev: [u8; 32] = raw
+        .get(4..36)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(ParseError::Truncated(4))?;
+    let tx_count = r.count("transactions", 60)?;
+    if tx_count == 0 {
+        return Err(ParseError::Empty);
+    }
+    let mut block = ParsedBlock {
+        hash,
+        prev_hash: BlockHash::from_byte_array(prev),
+        header: 0..header_len,
+        txs: Vec::with_capacity(tx_count),
+        inputs: Vec::with_capacity(tx_count * 2),
+        outputs: Vec::with_capacity(tx_count * 3),
+    };
+    for i in 0..tx_count {
+        parse_tx_into(&mut r, i == 0, &mut block)?;
+    }
+    if r.remaining() != 0 {
+        return Err(ParseError::Trailing(r.remaining()));
+    }
+    Ok(block)
+}
+
+/// Parses one transaction at the reader's position, appending it to `block`.
+fn parse_tx_into(r: &mut Reader<'_>, coinbase: bool, block: &mut ParsedBlock) -> Result<(), ParseError> {
+    let mut engine = sha256d::Hash::engine();
+    engine.input(r.bytes(4)?); // version
+    let segwit = r.peek(0) == Some(0) && r.peek(1).is_some_and(|f| f != 0);
+    if segwit {
+        r.skip(2)?; // marker and flag are not part of the txid
+    }
+    let body_start = r.pos();
+    let n_in = r.count("inputs", 41)?;
+    let in_start = block.inputs.len();
+    for _ in 0..n_in {
+        let prev = r.bytes(32)?;
+        let vout = r.u32()?;
+        let script_len = r.count("script bytes", 1)?;
+        r.skip(script_len)?;
+        r.skip(4)?; // sequence
+        if !coinbase {
+            let mut prev_txid = [0u8; 32];
+            prev_txid.copy_from_slice(prev);
+            block.inputs.push(TxIn { prev_txid, prev_vout: vout });
+        }
+    }
+    let n_out = r.count("outputs", 9)?;
+    let out_start = block.outputs.len();
+    for _ in 0..n_out {
+        let value = r.u64()?;
+        let script_len = r.count("script bytes", 1)?;
+        let script_start = r.pos();
+        r.skip(script_len)?;
+        block.outputs.push(TxOut { value, script: script_start..script_start + script_len });
+    }
+    engine.input(r.since(body_start));
+    if segwit {
+        for _ in 0..n_in {
+            let items = r.count("witness items", 1)?;
+            for _ in 0..items {
+                let len = r.count("witness bytes", 1)?;
+                r.skip(len)?;
+            }
+        }
+    }
+    let lock = r.bytes(4)?;
+    engine.input(lock);
+    let txid = Txid::from_raw_hash(sha256d::Hash::from_engine(engine));
+    block.txs.push(ParsedTx {
+        txid,
+        inputs: in_start..block.inputs.len(),
+        outputs: out_start..block.outputs.len(),
+    });
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Test chains (placeholder until it lands).

@@ -1,0 +1,10 @@
+//! Ferrum: an Electrum server with a fast, crash-safe script index over a Bitcoin Core node.
+//!
+//! Data flows one way: [`daemon`] → [`sync`] (writes [`store`]) → [`query`] → protocol sessions.
+//! [`chain`] is the coin abstraction every layer uses; [`config`] turns CLI flags, environment
+//! variables and a TOML file into one validated configuration.
+pub mod chain;
+pub mod chaingen;
+pub mod config;
+pub mod daemon;
+pub mod types;
