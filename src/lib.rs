@@ -3,8 +3,12 @@
 //! Data flows one way: [`daemon`] → [`sync`] (writes [`store`]) → [`query`] → protocol sessions.
 //! [`chain`] is the coin abstraction every layer uses; [`config`] turns CLI flags, environment
 //! variables and a TOML file into one validated configuration.
+pub mod app;
 pub mod chain;
 pub mod chaingen;
 pub mod config;
 pub mod daemon;
+pub mod query;
+pub mod store;
+pub mod sync;
 pub mod types;

@@ -1,1 +1,22 @@
-fn main() {}
+//! `ferrum`: the command-line entry point. Parses the configuration and hands over to
+//! [`ferrum::app`]; every error ends here as one clear line and a non-zero exit.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let (config, command) = match ferrum::config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ferrum: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match ferrum::app::run(config, command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("ferrum: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

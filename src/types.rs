@@ -40,7 +40,9 @@ impl TxNum {
     }
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
         let b: &[u8; 5] = b.get(..5)?.try_into().ok()?;
-        Some(TxNum(u64::from_be_bytes([0, 0, 0, b[0], b[1], b[2], b[3], b[4]])))
+        Some(TxNum(u64::from_be_bytes([
+            0, 0, 0, b[0], b[1], b[2], b[3], b[4],
+        ])))
     }
 }
 

@@ -110,7 +110,9 @@ impl Coin for Bitcoin {
         Some(addr.script_pubkey())
     }
     fn script_to_address(&self, script: &Script) -> Option<String> {
-        Address::from_script(script, self.network).ok().map(|a| a.to_string())
+        Address::from_script(script, self.network)
+            .ok()
+            .map(|a| a.to_string())
     }
 }
 
@@ -144,7 +146,9 @@ mod tests {
         let p2wpkh = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
         assert!(mainnet.address_to_script(p2wpkh).is_some());
         assert!(Bitcoin::TESTNET.address_to_script(p2wpkh).is_none());
-        let script = mainnet.address_to_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa").unwrap();
+        let script = mainnet
+            .address_to_script("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")
+            .unwrap();
         assert_eq!(
             mainnet.script_to_address(&script).as_deref(),
             Some("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa")

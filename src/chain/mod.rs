@@ -50,6 +50,10 @@ pub trait Coin: Send + Sync + 'static {
     fn header_hash(&self, header: &[u8]) -> BlockHash;
     /// Hash of the previous block, read from a serialized header.
     fn header_prev_hash(&self, header: &[u8]) -> BlockHash;
+    /// Merkle root of the block's transactions, read from a serialized header.
+    fn header_merkle_root(&self, header: &[u8]) -> Option<[u8; 32]> {
+        header.get(36..68)?.try_into().ok()
+    }
     /// Parses a raw block for indexing: header, txids, prevouts and output scripts.
     fn parse_block(&self, raw: &[u8]) -> Result<ParsedBlock, parse::ParseError> {
         let header_len = self.header_len(raw)?;

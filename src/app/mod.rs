@@ -1,0 +1,134 @@
+//! The commands Ferrum runs, wiring the layers together: `serve` (index, follow the tip),
+//! `sync` (index to the tip and exit), `query` (print a script's history, UTXOs and balance) and
+//! `demo` (a local regtest node with a generated chain). No logic of its own beyond wiring.
+
+mod demo;
+mod query_cmd;
+
+use crate::config::{Command, Config};
+use crate::daemon::Daemon;
+use crate::store::Store;
+use crate::sync::{Indexer, IndexerConfig};
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Runs one command to completion.
+pub fn run(config: Config, command: Command) -> Result<()> {
+    init_logging(&config);
+    match command {
+        Command::Serve => serve(&config, &*install_stop_handler()?),
+        Command::Sync => sync_once(&config, &*install_stop_handler()?),
+        Command::Query {
+            target,
+            json,
+            limit,
+        } => query_cmd::run(&config, &target, json, limit),
+        Command::Demo { blocks, dir } => demo::run(&config, blocks, dir),
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log_json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// SIGINT/SIGTERM set the returned flag; the indexer stops between blocks and the index stays
+/// consistent (every committed batch is atomic).
+fn install_stop_handler() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
+    }
+    Ok(stop)
+}
+
+/// Opens the index and connects to the daemon.
+pub fn open_indexer(config: &Config) -> Result<Indexer> {
+    let store = Arc::new(Store::open(&config.db_dir, config.coin, config.cache_mb)?);
+    let tip = store.tip();
+    tracing::info!(
+        "index {} opened at height {} ({} txs)",
+        config.db_dir.display(),
+        tip.height().map_or("-".to_string(), |h| h.to_string()),
+        tip.tx_count()
+    );
+    let daemon = Arc::new(Daemon::connect(config.daemon.clone(), config.coin)?);
+    let cfg = IndexerConfig {
+        cache_mb: config.cache_mb,
+        reorg_limit: config.reorg_limit,
+        threads: config.index_threads,
+        poll_interval: config.poll_interval_blocks,
+    };
+    Ok(Indexer::new(store, daemon, config.coin, cfg))
+}
+
+fn serve(config: &Config, stop: &AtomicBool) -> Result<()> {
+    let indexer = open_indexer(config)?;
+    let mut last = None;
+    indexer.follow(stop, |tip| {
+        if tip.tip_hash() != last {
+            last = tip.tip_hash();
+            if let (Some(h), Some(hash)) = (tip.height(), tip.tip_hash()) {
+                tracing::info!("tip {h} {hash} ({} txs)", tip.tx_count());
+            }
+        }
+    })?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn sync_once(config: &Config, stop: &AtomicBool) -> Result<()> {
+    let indexer = open_indexer(config)?;
+    let mut attempt = 0;
+    let stats = loop {
+        match indexer.sync_to_tip(stop) {
+            Ok(stats) => break stats,
+            // The daemon client already retried transport errors; a few more rounds cover a
+            // daemon that restarts or a reorg racing the sync. Every commit was atomic, so a
+            // retry resumes exactly where the last one stopped.
+            Err(e) if attempt < 5 && !stop.load(Ordering::Relaxed) => {
+                attempt += 1;
+                tracing::warn!("sync failed: {e:#}; retry {attempt}/5 in {attempt}s");
+                std::thread::sleep(std::time::Duration::from_secs(attempt));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let store = indexer.store();
+    let tip = store.tip();
+    let sizes = store.cf_sizes();
+    let total: u64 = sizes.iter().map(|(_, s)| s).sum();
+    let txs = tip.tx_count().max(1);
+    let rate = |n: u64| n as f64 / stats.seconds.max(1e-9);
+    println!(
+        "synced to height {} in {:.1}s: {} blocks ({:.0}/s), {} txs ({:.0} tx/s); index {:.1} MB, {:.1} bytes/tx",
+        tip.height().map_or(-1, |h| h.0 as i64),
+        stats.seconds,
+        stats.blocks,
+        rate(stats.blocks),
+        stats.txs,
+        rate(stats.txs),
+        total as f64 / 1e6,
+        total as f64 / txs as f64
+    );
+    for (name, size) in sizes {
+        println!(
+            "  {name:8} {:>12} bytes {:>8.1} bytes/tx",
+            size,
+            size as f64 / txs as f64
+        );
+    }
+    if stop.load(Ordering::Relaxed) {
+        println!("interrupted");
+    }
+    Ok(())
+}

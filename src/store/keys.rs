@@ -1,0 +1,206 @@
+//! The one place that owns every on-disk key and value encoding of the index.
+//!
+//! Keys are built so that RocksDB's byte order is the order queries want: heights and tx numbers
+//! are big-endian, a script's rows are contiguous and sorted by tx number. Variable-length
+//! integers (LEB128) are used only where they end a key or live in a value.
+
+use crate::types::{Height, ScriptKey, TxNum, TxidPrefix};
+
+/// Length of the txid prefix in `txnums` keys. Lookups verify each candidate against `txids`, so
+/// the prefix only has to make false candidates rare (2^-40 per other tx).
+pub const TXNUM_KEY_PREFIX: usize = 5;
+
+/// Appends `v` as unsigned LEB128.
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads an unsigned LEB128 from the front of `data`, advancing it.
+pub fn get_varint(data: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = data.split_first()?;
+        *data = rest;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// `blocks`: height → tx count up to and including this block (5 bytes) + serialized header.
+pub fn block_key(h: Height) -> [u8; 4] {
+    h.to_be_bytes()
+}
+pub fn block_value(tx_count_end: u64, header: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(5 + header.len());
+    v.extend_from_slice(&TxNum(tx_count_end).to_bytes());
+    v.extend_from_slice(header);
+    v
+}
+/// Splits a `blocks` value into (tx count end, header).
+pub fn parse_block_value(v: &[u8]) -> Option<(u64, &[u8])> {
+    Some((TxNum::from_bytes(v)?.0, v.get(TxNum::LEN..)?))
+}
+
+/// `txids`: tx number → txid (32 bytes, internal order).
+pub fn txid_key(n: TxNum) -> [u8; 5] {
+    n.to_bytes()
+}
+
+/// `txnums`: txid prefix + tx number → empty.
+pub fn txnum_key(txid: &[u8; 32], n: TxNum) -> [u8; TXNUM_KEY_PREFIX + 5] {
+    let mut k = [0u8; TXNUM_KEY_PREFIX + 5];
+    k[..TXNUM_KEY_PREFIX].copy_from_slice(&txid[..TXNUM_KEY_PREFIX]);
+    k[TXNUM_KEY_PREFIX..].copy_from_slice(&n.to_bytes());
+    k
+}
+
+/// `history`: script key + first tx number of the row → the row's further tx numbers as LEB128
+/// deltas. One row per script per flush; rows of a script sort in chain order.
+pub fn history_key(s: &ScriptKey, first: TxNum) -> [u8; ScriptKey::LEN + 5] {
+    let mut k = [0u8; ScriptKey::LEN + 5];
+    k[..ScriptKey::LEN].copy_from_slice(&s.0);
+    k[ScriptKey::LEN..].copy_from_slice(&first.to_bytes());
+    k
+}
+pub fn history_value(rest: &[TxNum], first: TxNum) -> Vec<u8> {
+    let mut v = Vec::with_capacity(rest.len() * 2);
+    let mut prev = first.0;
+    for n in rest {
+        put_varint(&mut v, n.0 - prev);
+        prev = n.0;
+    }
+    v
+}
+/// Decodes a history row into `out`. `None` when the row is corrupt.
+pub fn decode_history_row(key: &[u8], value: &[u8], out: &mut Vec<TxNum>) -> Option<()> {
+    let first = TxNum::from_bytes(key.get(ScriptKey::LEN..)?)?;
+    out.push(first);
+    let mut prev = first.0;
+    let mut data = value;
+    while !data.is_empty() {
+        prev = prev.checked_add(get_varint(&mut data)?)?;
+        out.push(TxNum(prev));
+    }
+    Some(())
+}
+
+/// An output as the `utxo` and `spends` families key it: txid prefix and output index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutPointKey {
+    pub txid: TxidPrefix,
+    pub vout: u32,
+}
+
+impl OutPointKey {
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.txid.0);
+        put_varint(out, self.vout as u64);
+    }
+}
+
+/// `utxo`: script key + outpoint key → funding tx number (5 bytes) + value (LEB128 satoshis).
+pub fn utxo_key(s: &ScriptKey, o: &OutPointKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(ScriptKey::LEN + TxidPrefix::LEN + 5);
+    k.extend_from_slice(&s.0);
+    o.encode_into(&mut k);
+    k
+}
+pub fn utxo_value(n: TxNum, value: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(14);
+    v.extend_from_slice(&n.to_bytes());
+    put_varint(&mut v, value);
+    v
+}
+/// Decodes a `utxo` row into (outpoint key, funding tx number, value).
+pub fn decode_utxo(key: &[u8], value: &[u8]) -> Option<(OutPointKey, TxNum, u64)> {
+    let rest = key.get(ScriptKey::LEN..)?;
+    let txid = TxidPrefix(rest.get(..TxidPrefix::LEN)?.try_into().ok()?);
+    let mut vout_bytes = rest.get(TxidPrefix::LEN..)?;
+    let vout = u32::try_from(get_varint(&mut vout_bytes)?).ok()?;
+    let n = TxNum::from_bytes(value)?;
+    let mut val = value.get(TxNum::LEN..)?;
+    Some((OutPointKey { txid, vout }, n, get_varint(&mut val)?))
+}
+
+/// Bytes of the funding txid after the [`TxidPrefix`] kept in a `spends` value, so that two
+/// funding txids sharing a prefix (expected about once on a mainnet-sized chain) are told apart.
+pub const SPEND_CHECK: std::ops::Range<usize> = TxidPrefix::LEN..TxidPrefix::LEN + 4;
+
+/// `spends`: outpoint key prefix (txid prefix + vout) of the spent output.
+pub fn spend_prefix(o: &OutPointKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(TxidPrefix::LEN + 10);
+    o.encode_into(&mut k);
+    k
+}
+
+/// `spends`: outpoint key + spending tx number → funding txid bytes [`SPEND_CHECK`]. The spender
+/// is in the key so that colliding outpoint keys keep both rows.
+pub fn spend_key(o: &OutPointKey, spender: TxNum) -> Vec<u8> {
+    let mut k = spend_prefix(o);
+    k.extend_from_slice(&spender.to_bytes());
+    k
+}
+
+/// `undo`: height → undo record (see `sync::undo`).
+pub fn undo_key(h: Height) -> [u8; 4] {
+    h.to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_roundtrip() {
+        for v in [0u64, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
+            let mut b = vec![];
+            put_varint(&mut b, v);
+            let mut s = &b[..];
+            assert_eq!(get_varint(&mut s), Some(v));
+            assert!(s.is_empty());
+        }
+        assert_eq!(get_varint(&mut &[0x80u8][..]), None);
+        assert_eq!(get_varint(&mut &[0xffu8; 11][..]), None);
+    }
+
+    #[test]
+    fn history_row_roundtrip() {
+        let s = ScriptKey([7; ScriptKey::LEN]);
+        let first = TxNum(1000);
+        let rest = [TxNum(1001), TxNum(5000), TxNum(1 << 39)];
+        let k = history_key(&s, first);
+        let v = history_value(&rest, first);
+        let mut out = vec![];
+        decode_history_row(&k, &v, &mut out).unwrap();
+        assert_eq!(out, [first, rest[0], rest[1], rest[2]]);
+        assert!(decode_history_row(&k[..10], &v, &mut out).is_none());
+    }
+
+    #[test]
+    fn utxo_roundtrip() {
+        let s = ScriptKey([1; ScriptKey::LEN]);
+        let o = OutPointKey {
+            txid: TxidPrefix([9; 8]),
+            vout: 70000,
+        };
+        let k = utxo_key(&s, &o);
+        let v = utxo_value(TxNum(42), 21_000_000 * 100_000_000);
+        assert_eq!(
+            decode_utxo(&k, &v),
+            Some((o, TxNum(42), 21_000_000 * 100_000_000))
+        );
+    }
+
+    #[test]
+    fn history_keys_sort_in_chain_order() {
+        let s = ScriptKey([3; ScriptKey::LEN]);
+        assert!(history_key(&s, TxNum(255)) < history_key(&s, TxNum(256)));
+    }
+}

@@ -1,0 +1,218 @@
+//! The writer's in-memory batch: many blocks accumulated between two flushes.
+//!
+//! Accumulating before writing is where most of the indexing speed comes from:
+//! - a script's history entries of the whole batch become one row (one key, deltas as value);
+//! - an output created and spent inside the batch is never written to `utxo` at all;
+//! - rows go to RocksDB sorted, in one atomic `WriteBatch` with the new tip.
+
+use super::prepare::PreparedBlock;
+use super::undo::UndoRecord;
+use crate::store::keys::{self, OutPointKey};
+use crate::store::{
+    CF_BLOCKS, CF_HISTORY, CF_SPENDS, CF_TXIDS, CF_TXNUMS, CF_UNDO, CF_UTXO, Store, TipState,
+};
+use crate::types::{Height, ScriptKey, TxNum, TxidPrefix};
+use anyhow::Result;
+use bitcoin::Txid;
+use bitcoin::hashes::Hash;
+use rocksdb::WriteBatch;
+use std::collections::HashMap;
+
+/// Blocks indexed since the last flush, not yet written.
+#[derive(Default)]
+pub struct FlushBatch {
+    first_txnum: u64,
+    blocks: Vec<(Height, Vec<u8>, u64)>,
+    txids: Vec<Txid>,
+    history: HashMap<ScriptKey, Vec<TxNum>>,
+    utxo_puts: HashMap<(ScriptKey, OutPointKey), (TxNum, u64)>,
+    utxo_dels: Vec<(ScriptKey, OutPointKey)>,
+    spends: Vec<(OutPointKey, TxNum, [u8; 4])>,
+    undo: Vec<(Height, Vec<u8>)>,
+    undo_prune: Vec<Height>,
+    /// Estimated heap bytes held, for the `CACHE_MB` budget.
+    mem: usize,
+}
+
+// Rough heap cost of one entry of each kind (key + value + hash table / vector overhead).
+const MEM_HISTORY_NEW: usize = 64;
+const MEM_HISTORY_ENTRY: usize = 8;
+const MEM_UTXO: usize = 72;
+const MEM_DEL: usize = 24;
+const MEM_SPEND: usize = 24;
+const MEM_TXID: usize = 32;
+
+impl FlushBatch {
+    pub fn new(first_txnum: u64) -> Self {
+        FlushBatch {
+            first_txnum,
+            ..Default::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    pub fn mem_bytes(&self) -> usize {
+        self.mem
+    }
+
+    /// The funding tx number and value of an output created earlier in this batch and still
+    /// unspent, if any.
+    pub fn pending_utxo(&self, script: &ScriptKey, op: &OutPointKey) -> Option<(TxNum, u64)> {
+        self.utxo_puts.get(&(*script, *op)).copied()
+    }
+
+    /// Adds a block whose first transaction gets number `first`. `undo` is its undo record when
+    /// the block is recent enough to need one.
+    pub fn add_block(&mut self, b: &PreparedBlock, first: TxNum, undo: Option<&UndoRecord>) {
+        let mut n = first.0;
+        for tx in &b.txs {
+            let num = TxNum(n);
+            self.txids.push(tx.txid);
+            for s in &b.touched[tx.touched.clone()] {
+                match self.history.get_mut(s) {
+                    Some(v) => {
+                        v.push(num);
+                        self.mem += MEM_HISTORY_ENTRY;
+                    }
+                    None => {
+                        self.history.insert(*s, vec![num]);
+                        self.mem += MEM_HISTORY_NEW;
+                    }
+                }
+            }
+            for i in &b.ins[tx.ins.clone()] {
+                let op = OutPointKey {
+                    txid: TxidPrefix::from_bytes(&i.prev_txid),
+                    vout: i.prev_vout,
+                };
+                if self.utxo_puts.remove(&(i.script, op)).is_none() {
+                    self.utxo_dels.push((i.script, op));
+                    self.mem += MEM_DEL;
+                }
+                let mut check = [0u8; 4];
+                check.copy_from_slice(&i.prev_txid[keys::SPEND_CHECK]);
+                self.spends.push((op, num, check));
+                self.mem += MEM_SPEND;
+            }
+            let txid = TxidPrefix::from_bytes(tx.txid.as_ref());
+            for o in &b.outs[tx.outs.clone()] {
+                self.utxo_puts.insert(
+                    (o.script, OutPointKey { txid, vout: o.vout }),
+                    (num, o.value),
+                );
+                self.mem += MEM_UTXO;
+            }
+            self.mem += MEM_TXID;
+            n += 1;
+        }
+        self.blocks.push((b.height, b.header.clone(), n));
+        self.mem += b.header.len() + 32;
+        if let Some(rec) = undo {
+            let enc = rec.encode();
+            self.mem += enc.len();
+            self.undo.push((b.height, enc));
+        }
+    }
+
+    /// Drops the undo record of `h` in this batch (it left the reorg window).
+    pub fn prune_undo(&mut self, h: Height) {
+        self.undo_prune.push(h);
+    }
+
+    /// Next tx number after this batch.
+    pub fn end_txnum(&self) -> u64 {
+        self.first_txnum + self.txids.len() as u64
+    }
+
+    /// Converts into one RocksDB batch (sorted per family) and extends `tip` with its blocks.
+    pub fn into_write_batch(
+        self,
+        store: &Store,
+        tip: &mut TipState,
+        coin: &dyn crate::chain::Coin,
+    ) -> Result<WriteBatch> {
+        let mut wb = WriteBatch::default();
+        for (h, header, end) in &self.blocks {
+            wb.put_cf(
+                store.cf(CF_BLOCKS),
+                keys::block_key(*h),
+                keys::block_value(*end, header),
+            );
+            tip.push(coin.header_hash(header), *end);
+        }
+        let cf = store.cf(CF_TXIDS);
+        for (i, txid) in self.txids.iter().enumerate() {
+            wb.put_cf(
+                cf,
+                keys::txid_key(TxNum(self.first_txnum + i as u64)),
+                txid.as_byte_array(),
+            );
+        }
+        let mut txnums: Vec<_> = self
+            .txids
+            .iter()
+            .enumerate()
+            .map(|(i, txid)| {
+                keys::txnum_key(txid.as_byte_array(), TxNum(self.first_txnum + i as u64))
+            })
+            .collect();
+        txnums.sort_unstable();
+        let cf = store.cf(CF_TXNUMS);
+        for k in &txnums {
+            wb.put_cf(cf, k, []);
+        }
+        drop(txnums);
+        let mut history: Vec<_> = self.history.into_iter().collect();
+        history.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let cf = store.cf(CF_HISTORY);
+        for (s, nums) in &history {
+            wb.put_cf(
+                cf,
+                keys::history_key(s, nums[0]),
+                keys::history_value(&nums[1..], nums[0]),
+            );
+        }
+        drop(history);
+        let mut utxo: Vec<_> = self
+            .utxo_puts
+            .into_iter()
+            .map(|((s, o), (n, v))| (keys::utxo_key(&s, &o), keys::utxo_value(n, v)))
+            .chain(
+                self.utxo_dels
+                    .iter()
+                    .map(|(s, o)| (keys::utxo_key(s, o), Vec::new())),
+            )
+            .collect();
+        utxo.sort_unstable();
+        let cf = store.cf(CF_UTXO);
+        for (k, v) in &utxo {
+            if v.is_empty() {
+                wb.delete_cf(cf, k);
+            } else {
+                wb.put_cf(cf, k, v);
+            }
+        }
+        drop(utxo);
+        let mut spends: Vec<_> = self
+            .spends
+            .iter()
+            .map(|(o, n, check)| (keys::spend_key(o, *n), *check))
+            .collect();
+        spends.sort_unstable();
+        let cf = store.cf(CF_SPENDS);
+        for (k, v) in &spends {
+            wb.put_cf(cf, k, v);
+        }
+        let cf = store.cf(CF_UNDO);
+        for h in &self.undo_prune {
+            wb.delete_cf(cf, keys::undo_key(*h));
+        }
+        for (h, rec) in &self.undo {
+            wb.put_cf(cf, keys::undo_key(*h), rec);
+        }
+        Ok(wb)
+    }
+}

@@ -1,0 +1,355 @@
+//! Sync: fetch → prepare → index, following bitcoind's best chain.
+//!
+//! The catch-up pipeline keeps both cores busy: worker threads fetch blocks (binary REST with
+//! spent outputs, or JSON-RPC) and prepare them (parse, hash txids and scripts) in parallel; the
+//! calling thread is the one writer, which applies blocks in height order into a [`FlushBatch`]
+//! and commits it atomically when it reaches its share of `CACHE_MB` or the tip. Reorgs are found
+//! by comparing our chain with the daemon's (a tip *hash* change, not just height), undone block
+//! by block from stored undo records or, deeper than the window, from stale blocks refetched from
+//! bitcoind. This module writes the index; it never answers queries.
+
+mod batch;
+mod fetch;
+pub mod prepare;
+mod progress;
+pub mod undo;
+
+use crate::chain::Coin;
+use crate::daemon::Daemon;
+use crate::store::keys::OutPointKey;
+use crate::store::{CF_UNDO, Store, keys};
+use crate::types::{Height, TxNum, TxidPrefix};
+use anyhow::{Context, Result, bail};
+use batch::FlushBatch;
+use bitcoin::BlockHash;
+use prepare::PreparedBlock;
+use progress::Progress;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use undo::UndoRecord;
+
+/// Indexer settings (from `Config`).
+#[derive(Debug, Clone)]
+pub struct IndexerConfig {
+    pub cache_mb: usize,
+    pub reorg_limit: u32,
+    /// Fetch/prepare workers.
+    pub threads: usize,
+    /// Longest wait for a new block before asking again (`DAEMON_POLL_INTERVAL_BLOCKS`).
+    pub poll_interval: Duration,
+}
+
+/// What one catch-up did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncStats {
+    pub blocks: u64,
+    pub txs: u64,
+    pub reorged_blocks: u64,
+    pub seconds: f64,
+}
+
+/// The one writer of the index.
+pub struct Indexer {
+    store: Arc<Store>,
+    daemon: Arc<Daemon>,
+    coin: &'static dyn Coin,
+    cfg: IndexerConfig,
+}
+
+/// How far the pipeline may run ahead of the writer, in blocks per worker.
+const WINDOW_PER_WORKER: u32 = 8;
+/// Block hashes asked for in one batch.
+const HASH_CHUNK: u32 = 2000;
+
+impl Indexer {
+    pub fn new(
+        store: Arc<Store>,
+        daemon: Arc<Daemon>,
+        coin: &'static dyn Coin,
+        cfg: IndexerConfig,
+    ) -> Self {
+        Indexer {
+            store,
+            daemon,
+            coin,
+            cfg,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Indexes until our tip is the daemon's best block (handling reorgs on the way).
+    pub fn sync_to_tip(&self, stop: &AtomicBool) -> Result<SyncStats> {
+        let started = std::time::Instant::now();
+        let mut stats = SyncStats::default();
+        while !stop.load(Ordering::Relaxed) {
+            let info = self.daemon.blockchain_info()?;
+            let tip = self.store.tip();
+            if tip.tip_hash() == Some(info.best_block_hash) {
+                break;
+            }
+            let fork = self.find_fork()?;
+            if let (Some(ours), Some(fork_h)) = (tip.height(), fork) {
+                if fork_h < ours {
+                    stats.reorged_blocks += self.rollback_to(fork_h)?;
+                }
+            }
+            let start = fork.map_or(0, |h| h.0 + 1);
+            if start > info.blocks {
+                continue; // the daemon's chain got shorter: the rollback was all there was to do
+            }
+            let (blocks, txs) = self.index_range(start, info.blocks, stop)?;
+            stats.blocks += blocks;
+            stats.txs += txs;
+        }
+        stats.seconds = started.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+
+    /// Catches up, then follows the daemon's tip until `stop` is set: a new block is noticed at
+    /// once through `waitfornewblock`, with `poll_interval` as the longest wait.
+    pub fn follow(
+        &self,
+        stop: &AtomicBool,
+        mut on_tip: impl FnMut(&crate::store::TipState),
+    ) -> Result<()> {
+        let mut retry = Duration::from_secs(1);
+        while !stop.load(Ordering::Relaxed) {
+            match self.sync_to_tip(stop) {
+                Ok(_) => retry = Duration::from_secs(1),
+                Err(e) => {
+                    tracing::error!("sync failed: {e:#}; retrying in {}s", retry.as_secs());
+                    std::thread::sleep(retry);
+                    retry = (retry * 2).min(Duration::from_secs(60));
+                    continue;
+                }
+            }
+            let tip = self.store.tip();
+            on_tip(&tip);
+            let Some(hash) = tip.tip_hash() else { continue };
+            if let Err(e) = self
+                .daemon
+                .wait_for_new_block(&hash, self.cfg.poll_interval)
+            {
+                tracing::warn!("waiting for a new block failed: {e}");
+                std::thread::sleep(self.cfg.poll_interval.min(Duration::from_secs(5)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Highest height at which our chain and the daemon's agree (None for an empty index).
+    fn find_fork(&self) -> Result<Option<Height>> {
+        let tip = self.store.tip();
+        let Some(mut h) = tip.height() else {
+            return Ok(None);
+        };
+        loop {
+            let ours = tip.hash(h);
+            let theirs = self.daemon.block_hash(h.0)?;
+            if theirs.is_some() && theirs == ours {
+                return Ok(Some(h));
+            }
+            if h.0 == 0 {
+                bail!(
+                    "the daemon's genesis block differs from the index's; wrong network or DB_DIRECTORY"
+                );
+            }
+            h = Height(h.0 - 1);
+        }
+    }
+
+    /// Removes blocks above `fork` (newest first); returns how many.
+    fn rollback_to(&self, fork: Height) -> Result<u64> {
+        let tip = self.store.tip();
+        let Some(top) = tip.height() else {
+            return Ok(0);
+        };
+        tracing::warn!(
+            "reorg: rolling back {} block(s) from height {} to fork point {}",
+            top.0 - fork.0,
+            top,
+            fork
+        );
+        for h in (fork.0 + 1..=top.0).rev() {
+            let h = Height(h);
+            let rec = self.undo_record(&tip, h)?;
+            let wb = rec.rollback_batch(&self.store, h)?;
+            let mut new_tip = (*self.store.tip()).clone();
+            new_tip.truncate(h.0 as usize);
+            self.store.commit(wb, new_tip)?;
+        }
+        self.store.persist()?;
+        Ok((top.0 - fork.0) as u64)
+    }
+
+    /// The undo record of our block at `h`: stored, or rebuilt from the block refetched from
+    /// the daemon (which keeps stale blocks) when `h` is older than the undo window.
+    fn undo_record(&self, tip: &crate::store::TipState, h: Height) -> Result<UndoRecord> {
+        if let Some(raw) = self.store.get(CF_UNDO, &keys::undo_key(h))? {
+            return UndoRecord::decode(&raw)
+                .with_context(|| format!("corrupt undo record at height {h}"));
+        }
+        let hash = tip.hash(h).context("rollback below the tip state")?;
+        let txnums = tip
+            .block_txnums(h)
+            .context("rollback below the tip state")?;
+        tracing::info!(
+            "block {h} ({hash}) is older than the undo window: refetching it from the daemon"
+        );
+        let b = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash).with_context(|| {
+            format!(
+                "cannot undo block {h} ({hash}): it is outside the undo window (REORG_LIMIT) and the \
+                 daemon cannot supply it with its spent outputs. Point DAEMON_URL at a node that has \
+                 this stale block, or delete DB_DIRECTORY and re-index"
+            )
+        })?;
+        UndoRecord::for_block(&b, TxNum(txnums.start), |i| {
+            self.store
+                .txnum_of(&i.prev_txid, None)?
+                .with_context(|| format!("block {h}: funding tx of an input is not indexed"))
+        })
+    }
+
+    /// Indexes heights `start..=end` through the parallel pipeline. Stops early (after
+    /// committing what it has) when a block does not extend the previous one: the daemon's
+    /// chain changed, and the caller starts over.
+    fn index_range(&self, start: u32, end: u32, stop: &AtomicBool) -> Result<(u64, u64)> {
+        let workers = self.cfg.threads.max(1) + 1;
+        let window = WINDOW_PER_WORKER * workers as u32;
+        let budget = (self.cfg.cache_mb << 20) / 3;
+        let undo_from = (end + 1).saturating_sub(self.cfg.reorg_limit);
+        let tip = self.store.tip();
+        let mut prev = tip.tip_hash();
+        let mut batch = FlushBatch::new(tip.tx_count());
+        let mut progress = Progress::new(start, end, tip.tx_count());
+        let (mut blocks, mut txs) = (0u64, 0u64);
+        let mut hashes: Vec<BlockHash> = Vec::new();
+        let mut hashes_from = start;
+
+        std::thread::scope(|scope| -> Result<()> {
+            let (job_tx, job_rx) = crossbeam_channel::unbounded::<(Height, BlockHash)>();
+            let (res_tx, res_rx) =
+                crossbeam_channel::unbounded::<(Height, Result<PreparedBlock>)>();
+            for _ in 0..workers {
+                let (job_rx, res_tx) = (job_rx.clone(), res_tx.clone());
+                scope.spawn(move || {
+                    for (h, hash) in job_rx {
+                        let r = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash);
+                        if res_tx.send((h, r)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(res_tx);
+            let mut next_dispatch = start;
+            let mut next_apply = start;
+            let mut pending: BTreeMap<u32, PreparedBlock> = BTreeMap::new();
+            let result = (|| -> Result<()> {
+                while next_apply <= end {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    while next_dispatch <= end && next_dispatch < next_apply + window {
+                        let idx = (next_dispatch - hashes_from) as usize;
+                        if idx >= hashes.len() {
+                            hashes_from = next_dispatch;
+                            let to = (next_dispatch + HASH_CHUNK).min(end + 1);
+                            hashes = self.daemon.block_hashes(next_dispatch..to)?;
+                            continue;
+                        }
+                        job_tx
+                            .send((Height(next_dispatch), hashes[idx]))
+                            .context("workers stopped")?;
+                        next_dispatch += 1;
+                    }
+                    let (h, r) = res_rx.recv().context("workers stopped")?;
+                    pending.insert(h.0, r?);
+                    while let Some(b) = pending.remove(&next_apply) {
+                        if prev.is_some_and(|p| p != b.prev_hash)
+                            || (prev.is_none() && b.height.0 != 0)
+                        {
+                            tracing::info!(
+                                "block {} does not extend our tip: the daemon's chain changed",
+                                b.height
+                            );
+                            return Ok(());
+                        }
+                        let first = TxNum(batch.end_txnum());
+                        let undo = if b.height.0 >= undo_from {
+                            Some(self.make_undo(&batch, &b, first)?)
+                        } else {
+                            None
+                        };
+                        batch.add_block(&b, first, undo.as_ref());
+                        if undo.is_some() && b.height.0 >= self.cfg.reorg_limit {
+                            batch.prune_undo(Height(b.height.0 - self.cfg.reorg_limit));
+                        }
+                        prev = Some(b.hash);
+                        blocks += 1;
+                        txs += b.txs.len() as u64;
+                        progress.block(b.height.0, b.txs.len() as u64);
+                        next_apply += 1;
+                        if batch.mem_bytes() >= budget {
+                            let next = batch.end_txnum();
+                            self.flush(std::mem::replace(&mut batch, FlushBatch::new(next)))?;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            drop(job_tx);
+            result
+        })?;
+        self.flush(batch)?;
+        progress.done();
+        Ok((blocks, txs))
+    }
+
+    /// The undo record of a block being indexed: funding tx numbers come from the batch, else
+    /// from the `utxo` table, else from `txnums`.
+    fn make_undo(&self, batch: &FlushBatch, b: &PreparedBlock, first: TxNum) -> Result<UndoRecord> {
+        UndoRecord::for_block(b, first, |i| {
+            let op = OutPointKey {
+                txid: TxidPrefix::from_bytes(&i.prev_txid),
+                vout: i.prev_vout,
+            };
+            if let Some((n, _)) = batch.pending_utxo(&i.script, &op) {
+                return Ok(n);
+            }
+            if let Some((n, _)) = self.store.utxo(&i.script, &op, None)? {
+                return Ok(n);
+            }
+            self.store.txnum_of(&i.prev_txid, None)?.with_context(|| {
+                format!(
+                    "block {}: an input spends a tx that is not indexed",
+                    b.height
+                )
+            })
+        })
+    }
+
+    /// Commits a batch with its tip and makes it durable.
+    fn flush(&self, batch: FlushBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let t = std::time::Instant::now();
+        let mut new_tip = (*self.store.tip()).clone();
+        let wb = batch.into_write_batch(&self.store, &mut new_tip, self.coin)?;
+        let (rows, bytes) = (wb.len(), wb.size_in_bytes());
+        self.store.commit(wb, new_tip)?;
+        self.store.persist()?;
+        tracing::debug!(
+            "flushed {rows} rows, {} MB in {:.2}s",
+            bytes >> 20,
+            t.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! Turns a raw block and the outputs its inputs spend into what the index writer needs: txids,
+//! script keys of every indexed output and spent output, and each transaction's set of touched
+//! scripts. Runs on the parallel workers, so all hashing (txids, script keys) happens here.
+
+use crate::chain::parse::{SpentOutputs, parse_spent_outputs};
+use crate::chain::{Coin, ParsedBlock};
+use crate::types::{Height, ScriptKey};
+use anyhow::{Context, Result, bail};
+use bitcoin::hashes::Hash;
+use bitcoin::{BlockHash, Txid};
+use std::ops::Range;
+
+/// An output that the index keeps (not provably unspendable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedOut {
+    pub vout: u32,
+    pub script: ScriptKey,
+    pub value: u64,
+}
+
+/// An input, with the script and value of the output it spends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedIn {
+    pub prev_txid: [u8; 32],
+    pub prev_vout: u32,
+    pub script: ScriptKey,
+    pub value: u64,
+}
+
+/// One transaction: ranges into the block's flat vectors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedTx {
+    pub txid: Txid,
+    pub outs: Range<usize>,
+    pub ins: Range<usize>,
+    /// Distinct scripts this tx funds or spends (its history entries).
+    pub touched: Range<usize>,
+}
+
+/// A block ready for the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedBlock {
+    pub height: Height,
+    pub hash: BlockHash,
+    pub prev_hash: BlockHash,
+    pub header: Vec<u8>,
+    pub txs: Vec<PreparedTx>,
+    pub outs: Vec<PreparedOut>,
+    pub ins: Vec<PreparedIn>,
+    pub touched: Vec<ScriptKey>,
+    /// Size of the raw block, for progress reports.
+    pub size: usize,
+}
+
+/// Where the spent outputs of a block came from.
+pub enum Spent {
+    /// The body of REST `spenttxouts/<hash>.bin`.
+    Rest(Vec<u8>),
+    /// Decoded elsewhere (e.g. `getblock <hash> 3`): per transaction, per input, (value, script).
+    Decoded(Vec<Vec<(u64, Vec<u8>)>>),
+}
+
+/// Whether an output can never be spent, so the index skips it (as ElectrumX does: a script that
+/// starts with OP_RETURN).
+pub fn is_unspendable(script: &[u8]) -> bool {
+    script.first() == Some(&0x6a)
+}
+
+/// Prepares the block at `height`. The genesis coinbase is not indexed (it cannot be spent).
+///
+/// The block must be the one asked for (`expected` hash) and its transactions must hash to the
+/// header's merkle root, so that a corrupted reply can never reach the index.
+pub fn prepare(
+    coin: &dyn Coin,
+    height: Height,
+    expected: &BlockHash,
+    raw: &[u8],
+    spent: &Spent,
+) -> Result<PreparedBlock> {
+    let parsed = coin
+        .parse_block(raw)
+        .with_context(|| format!("block {height}: cannot parse"))?;
+    if parsed.hash != *expected {
+        bail!(
+            "block {height}: the daemon sent block {} instead of {expected}",
+            parsed.hash
+        );
+    }
+    let root = bitcoin::merkle_tree::calculate_root(parsed.txs.iter().map(|t| t.txid))
+        .map(|r: Txid| r.to_byte_array());
+    if root.is_none() || root != coin.header_merkle_root(&raw[parsed.header.clone()]) {
+        bail!(
+            "block {height} ({expected}): transactions do not match the merkle root; corrupt reply"
+        );
+    }
+    let view = match spent {
+        Spent::Rest(body) => SpentView::Rest(
+            body,
+            parse_spent_outputs(body)
+                .with_context(|| format!("block {height}: cannot parse spent outputs"))?,
+        ),
+        Spent::Decoded(txs) => SpentView::Decoded(txs),
+    };
+    build(height, raw, &parsed, &view)
+}
+
+/// Per-transaction access to spent outputs, whatever their source.
+enum SpentView<'a> {
+    Rest(&'a [u8], SpentOutputs),
+    Decoded(&'a [Vec<(u64, Vec<u8>)>]),
+}
+
+impl<'a> SpentView<'a> {
+    /// The (value, script) of the outputs spent by transaction `i`, into `out`.
+    fn prevouts(&self, i: usize, out: &mut Vec<(u64, &'a [u8])>) {
+        out.clear();
+        match self {
+            SpentView::Rest(body, s) => {
+                if let Some(r) = s.per_tx.get(i) {
+                    out.extend(
+                        s.outputs[r.clone()]
+                            .iter()
+                            .map(|o| (o.value, &body[o.script.clone()])),
+                    );
+                }
+            }
+            SpentView::Decoded(txs) => {
+                if let Some(t) = txs.get(i) {
+                    out.extend(t.iter().map(|(v, s)| (*v, s.as_slice())));
+                }
+            }
+        }
+    }
+}
+
+fn build(
+    height: Height,
+    raw: &[u8],
+    parsed: &ParsedBlock,
+    spent: &SpentView<'_>,
+) -> Result<PreparedBlock> {
+    let mut b = PreparedBlock {
+        height,
+        hash: parsed.hash,
+        prev_hash: parsed.prev_hash,
+        header: raw[parsed.header.clone()].to_vec(),
+        txs: Vec::with_capacity(parsed.txs.len()),
+        outs: Vec::with_capacity(parsed.outputs.len()),
+        ins: Vec::with_capacity(parsed.inputs.len()),
+        touched: Vec::with_capacity(parsed.outputs.len() + parsed.inputs.len()),
+        size: raw.len(),
+    };
+    let mut prevouts = Vec::new();
+    for (i, tx) in parsed.txs.iter().enumerate() {
+        let outs_start = b.outs.len();
+        let ins_start = b.ins.len();
+        let touched_start = b.touched.len();
+        if height.0 > 0 {
+            for (vout, out) in parsed.tx_outputs(tx).iter().enumerate() {
+                let script = &raw[out.script.clone()];
+                if is_unspendable(script) {
+                    continue;
+                }
+                let key = ScriptKey::from_script(script);
+                b.outs.push(PreparedOut {
+                    vout: vout as u32,
+                    script: key,
+                    value: out.value,
+                });
+                b.touched.push(key);
+            }
+        }
+        let inputs = parsed.tx_inputs(tx);
+        if !inputs.is_empty() {
+            spent.prevouts(i, &mut prevouts);
+            if prevouts.len() != inputs.len() {
+                bail!(
+                    "block {height} tx {}: daemon gave {} spent outputs for {} inputs",
+                    tx.txid,
+                    prevouts.len(),
+                    inputs.len()
+                );
+            }
+            for (input, &(value, script)) in inputs.iter().zip(&prevouts) {
+                let key = ScriptKey::from_script(script);
+                b.ins.push(PreparedIn {
+                    prev_txid: input.prev_txid,
+                    prev_vout: input.prev_vout,
+                    script: key,
+                    value,
+                });
+                b.touched.push(key);
+            }
+        }
+        let touched = &mut b.touched[touched_start..];
+        touched.sort_unstable();
+        let unique = dedup_sorted(touched);
+        b.touched.truncate(touched_start + unique);
+        b.txs.push(PreparedTx {
+            txid: tx.txid,
+            outs: outs_start..b.outs.len(),
+            ins: ins_start..b.ins.len(),
+            touched: touched_start..b.touched.len(),
+        });
+    }
+    Ok(b)
+}
+
+/// Moves the distinct values of a sorted slice to its front; returns how many there are.
+fn dedup_sorted<T: PartialEq + Copy>(s: &mut [T]) -> usize {
+    if s.is_empty() {
+        return 0;
+    }
+    let mut w = 1;
+    for r in 1..s.len() {
+        if s[r] != s[w - 1] {
+            s[w] = s[r];
+            w += 1;
+        }
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup() {
+        let mut v = [1, 1, 2, 3, 3, 3, 4];
+        let n = dedup_sorted(&mut v);
+        assert_eq!(&v[..n], &[1, 2, 3, 4]);
+        let mut e: [u8; 0] = [];
+        assert_eq!(dedup_sorted(&mut e), 0);
+    }
+
+    #[test]
+    fn op_return_is_unspendable() {
+        assert!(is_unspendable(&[0x6a, 0x04, 1, 2, 3, 4]));
+        assert!(!is_unspendable(&[]));
+        assert!(!is_unspendable(&[0x51]));
+    }
+}

@@ -1,0 +1,132 @@
+//! Replays the shared regtest fixture (a chain made by a real bitcoind, and ElectrumX 2.0.0's
+//! answers about it) into the test bitcoind, syncs Ferrum, and requires the query layer's
+//! confirmed history, UTXO list and balance of every script to equal ElectrumX's — directly and
+//! after the fixture's reorg variant.
+
+mod common;
+
+use common::model::Model;
+use common::*;
+use ferrum::chaingen::Bitcoind;
+use ferrum::query::Query;
+use ferrum::types::ScriptKey;
+use serde_json::{Value, json};
+
+/// Compares every scripthash question of `oracle-1.4.jsonl` with the confirmed part of
+/// ElectrumX's reply; returns the number of comparisons.
+fn check_oracle(q: &Query) -> usize {
+    let path = shared_dir().join("fixtures/regtest/oracle-1.4.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let view = q.view();
+    let mut checked = 0;
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (Some(method), Some(result)) = (v["method"].as_str(), v["reply"].get("result")) else {
+            continue;
+        };
+        let Some(hash) = v["params"][0].as_str() else {
+            continue;
+        };
+        let Some(key) = ScriptKey::from_scripthash_hex(hash) else {
+            continue;
+        };
+        match method {
+            "blockchain.scripthash.get_history" => {
+                let expected: Vec<Value> = result
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e["height"].as_i64() > Some(0))
+                    .cloned()
+                    .collect();
+                let got: Vec<Value> = view
+                    .history(&key)
+                    .unwrap()
+                    .iter()
+                    .map(|h| json!({"height": h.height.0, "tx_hash": h.txid.to_string()}))
+                    .collect();
+                assert_eq!(got, expected, "get_history {hash}");
+            }
+            "blockchain.scripthash.listunspent" => {
+                let expected: Vec<Value> = result
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e["height"].as_i64() > Some(0))
+                    .cloned()
+                    .collect();
+                let got: Vec<Value> = view
+                    .utxos(&key)
+                    .unwrap()
+                    .iter()
+                    .map(|u| json!({"height": u.height.0, "tx_hash": u.txid.to_string(), "tx_pos": u.vout, "value": u.value}))
+                    .collect();
+                assert_eq!(got, expected, "listunspent {hash}");
+            }
+            "blockchain.scripthash.get_balance" => {
+                assert_eq!(
+                    json!(view.balance(&key).unwrap()),
+                    result["confirmed"],
+                    "get_balance {hash}"
+                );
+            }
+            _ => continue,
+        }
+        checked += 1;
+    }
+    checked
+}
+
+#[test]
+fn fixture_chain_matches_electrumx_confirmed_answers() {
+    let d = Bitcoind::start().unwrap();
+    for (h, _, hex) in fixture_blocks("blocks.txt") {
+        if h > 0 {
+            submit(&d, &hex);
+        }
+    }
+    submit_fixture_mempool(&d);
+    let dir = tempfile::tempdir().unwrap();
+    let ix = indexer(&d, dir.path(), 10);
+    sync(&ix);
+    let q = query(&ix);
+    assert!(check_oracle(&q) > 1800);
+    Model::from_daemon(&d).assert_matches(&q);
+}
+
+#[test]
+fn fixture_reorg_variant_ends_like_electrumx() {
+    let d = Bitcoind::start().unwrap();
+    let blocks = fixture_blocks("blocks.txt");
+    let stale = fixture_blocks("stale.txt");
+    let first_stale = stale[0].0;
+    for (h, _, hex) in &blocks {
+        if *h > 0 && *h < first_stale {
+            submit(&d, hex);
+        }
+    }
+    for (_, _, hex) in &stale {
+        submit(&d, hex);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A small undo window, so the 2-block reorg exercises stored undo records.
+    let ix = indexer(&d, dir.path(), 5);
+    sync(&ix);
+    let tip = ix.store().tip();
+    assert_eq!(
+        tip.tip_hash().unwrap().to_string(),
+        stale[stale.len() - 1].1,
+        "indexed the stale branch"
+    );
+    Model::from_daemon(&d).assert_matches(&query(&ix));
+    for (h, _, hex) in &blocks {
+        if *h >= first_stale {
+            submit(&d, hex);
+        }
+    }
+    submit_fixture_mempool(&d);
+    sync(&ix);
+    let q = query(&ix);
+    assert!(check_oracle(&q) > 1800);
+    Model::from_daemon(&d).assert_matches(&q);
+}
