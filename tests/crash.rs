@@ -23,7 +23,7 @@ fn ferrum(d: &Bitcoind, db: &Path, command: &str) -> Command {
         .env("CACHE_MB", "64")
         .env("REORG_LIMIT", "3")
         .env("DAEMON_POLL_INTERVAL_BLOCKS", "100")
-        .env("LOG_LEVEL", "warn")
+        .env("LOG_LEVEL", "info")
         .args(["--cookie-file", d.cookie_file().to_str().unwrap(), command])
         .stdin(Stdio::null())
         .stdout(Stdio::null());
@@ -79,6 +79,22 @@ fn kill_9_at_random_points_then_restart_equals_a_clean_sync() {
         }
     }
     assert!(kills >= 20);
+    let logs: String = (0..24)
+        .map(|r| {
+            std::fs::read_to_string(dir.path().join(format!("ferrum-{r}.log"))).unwrap_or_default()
+        })
+        .collect();
+    // The kills must have hit the paths they are meant to hit.
+    assert!(
+        logs.matches("rolling back").count() >= 3,
+        "no reorg was undone while running"
+    );
+    eprintln!(
+        "reorg lines: {}, refetch lines: {}, indexing lines: {}",
+        logs.matches("rolling back").count(),
+        logs.matches("refetching").count(),
+        logs.matches("indexing blocks").count()
+    );
     let status = ferrum(&d, &db, "sync")
         .stderr(Stdio::inherit())
         .status()

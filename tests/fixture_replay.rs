@@ -14,7 +14,11 @@ use serde_json::{Value, json};
 
 /// Compares every scripthash question of `oracle-1.4.jsonl` with the confirmed part of
 /// ElectrumX's reply; returns the number of comparisons.
+///
+/// ElectrumX's `listunspent` leaves out confirmed outputs that a mempool transaction spends, so
+/// those are removed from Ferrum's (confirmed-only) list before comparing.
 fn check_oracle(q: &Query) -> usize {
+    let mempool_spent = fixture_mempool_spends();
     let path = shared_dir().join("fixtures/regtest/oracle-1.4.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
     let view = q.view();
@@ -59,6 +63,7 @@ fn check_oracle(q: &Query) -> usize {
                     .utxos(&key)
                     .unwrap()
                     .iter()
+                    .filter(|u| !mempool_spent.contains(&bitcoin::OutPoint { txid: u.txid, vout: u.vout }))
                     .map(|u| json!({"height": u.height.0, "tx_hash": u.txid.to_string(), "tx_pos": u.vout, "value": u.value}))
                     .collect();
                 assert_eq!(got, expected, "listunspent {hash}");
@@ -75,6 +80,20 @@ fn check_oracle(q: &Query) -> usize {
         checked += 1;
     }
     checked
+}
+
+/// Outpoints spent by the fixture's mempool transactions.
+fn fixture_mempool_spends() -> std::collections::HashSet<bitcoin::OutPoint> {
+    let path = shared_dir().join("fixtures/regtest/chain/mempool.json");
+    let m: serde_json::Map<String, Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    m.values()
+        .flat_map(|v| {
+            let raw = ferrum::types::hex_to_bytes(v["hex"].as_str().unwrap()).unwrap();
+            let tx: bitcoin::Transaction = bitcoin::consensus::deserialize(&raw).unwrap();
+            tx.input.into_iter().map(|i| i.previous_output)
+        })
+        .collect()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 pub mod model;
 
-use ferrum::chain::{Bitcoin, Coin};
+use ferrum::chain::Bitcoin;
 use ferrum::chaingen::Bitcoind;
 use ferrum::daemon::Daemon;
 use ferrum::query::Query;
