@@ -87,8 +87,9 @@ fn cf_options(cache: &Cache, point_lookups: bool) -> Options {
     block.set_pin_l0_filter_and_index_blocks_in_cache(true);
     let mut o = Options::default();
     o.set_block_based_table_factory(&block);
-    o.set_compression_type(DBCompressionType::Lz4);
-    o.set_bottommost_compression_type(DBCompressionType::Zstd);
+    // ZSTD from the first flush on: keys and values are mostly hashes, but the tx numbers,
+    // varints and key overheads around them compress by a quarter at no measurable sync cost.
+    o.set_compression_type(DBCompressionType::Zstd);
     o.set_write_buffer_size(128 << 20);
     o.set_max_write_buffer_number(4);
     o.set_target_file_size_base(64 << 20);
@@ -166,7 +167,9 @@ impl Store {
         let cache = Cache::new_lru_cache((cache_mb << 20) / 4);
         let opts = db_options(cache_mb);
         let descriptors = ALL_CFS.iter().map(|&name| {
-            let point = matches!(name, CF_TXIDS | CF_SPENDS | CF_BLOCKS | CF_META | CF_UNDO);
+            // Bloom filters only help point reads of keys that may be absent (`utxo` deletes
+            // are blind, `spends` and `txnums` are prefix scans, `txids` keys always exist).
+            let point = matches!(name, CF_BLOCKS | CF_META | CF_UNDO);
             ColumnFamilyDescriptor::new(name, cf_options(&cache, point))
         });
         let db = if read_only {
