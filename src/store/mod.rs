@@ -294,6 +294,17 @@ impl Store {
             .context("index flush failed")
     }
 
+    /// Starts making every batch written so far durable (atomically across families), without
+    /// waiting; a crash before it completes leaves the previous durable state.
+    pub fn persist_in_background(&self) -> Result<()> {
+        let mut o = FlushOptions::default();
+        o.set_wait(false);
+        let cfs: Vec<&ColumnFamily> = ALL_CFS.iter().map(|n| self.cf(n)).collect();
+        self.db
+            .flush_cfs_opt(&cfs, &o)
+            .context("index flush failed")
+    }
+
     /// Encodes the tip record written with every batch.
     fn put_tip(&self, batch: &mut WriteBatch, tip: Option<(Height, BlockHash)>) {
         match tip {

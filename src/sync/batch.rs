@@ -16,7 +16,7 @@ use anyhow::Result;
 use bitcoin::Txid;
 use bitcoin::hashes::Hash;
 use rocksdb::WriteBatch;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// Blocks indexed since the last flush, not yet written.
 #[derive(Default)]
@@ -24,8 +24,11 @@ pub struct FlushBatch {
     first_txnum: u64,
     blocks: Vec<(Height, Vec<u8>, u64)>,
     txids: Vec<Txid>,
-    history: HashMap<ScriptKey, Vec<TxNum>>,
-    utxo_puts: HashMap<(ScriptKey, OutPointKey), (TxNum, u64)>,
+    /// (script, tx number) in the order added; sorted and grouped into rows at commit, which
+    /// is much cheaper than a map per script on the hot path.
+    history: Vec<(ScriptKey, TxNum)>,
+    /// Keys are hashes already, so a fast non-cryptographic hasher is safe here.
+    utxo_puts: FxHashMap<(ScriptKey, OutPointKey), (TxNum, u64)>,
     utxo_dels: Vec<(ScriptKey, OutPointKey)>,
     spends: Vec<(OutPointKey, TxNum, [u8; 4])>,
     undo: Vec<(Height, Vec<u8>)>,
@@ -35,8 +38,7 @@ pub struct FlushBatch {
 }
 
 // Rough heap cost of one entry of each kind (key + value + hash table / vector overhead).
-const MEM_HISTORY_NEW: usize = 64;
-const MEM_HISTORY_ENTRY: usize = 8;
+const MEM_HISTORY_ENTRY: usize = 24;
 const MEM_UTXO: usize = 72;
 const MEM_DEL: usize = 24;
 const MEM_SPEND: usize = 24;
@@ -72,16 +74,8 @@ impl FlushBatch {
             let num = TxNum(n);
             self.txids.push(tx.txid);
             for s in &b.touched[tx.touched.clone()] {
-                match self.history.get_mut(s) {
-                    Some(v) => {
-                        v.push(num);
-                        self.mem += MEM_HISTORY_ENTRY;
-                    }
-                    None => {
-                        self.history.insert(*s, vec![num]);
-                        self.mem += MEM_HISTORY_NEW;
-                    }
-                }
+                self.history.push((*s, num));
+                self.mem += MEM_HISTORY_ENTRY;
             }
             for i in &b.ins[tx.ins.clone()] {
                 let op = OutPointKey {
@@ -165,13 +159,17 @@ impl FlushBatch {
             wb.put_cf(cf, k, []);
         }
         drop(txnums);
-        let mut history: Vec<_> = self.history.into_iter().collect();
-        history.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut history = self.history;
+        history.sort_unstable();
         let cf = store.cf(CF_HISTORY);
-        for (s, nums) in &history {
+        let mut nums = Vec::new();
+        for group in history.chunk_by(|a, b| a.0 == b.0) {
+            nums.clear();
+            nums.extend(group.iter().map(|(_, n)| *n));
+            nums.dedup();
             wb.put_cf(
                 cf,
-                keys::history_key(s, nums[0]),
+                keys::history_key(&group[0].0, nums[0]),
                 keys::history_value(&nums[1..], nums[0]),
             );
         }

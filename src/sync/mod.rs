@@ -221,7 +221,8 @@ impl Indexer {
     fn index_range(&self, start: u32, end: u32, stop: &AtomicBool) -> Result<(u64, u64)> {
         let workers = self.cfg.threads.max(1) + 1;
         let window = WINDOW_PER_WORKER * workers as u32;
-        let budget = (self.cfg.cache_mb << 20) / 3;
+        // Two batches can be in memory at once (one filling, one being written).
+        let budget = (self.cfg.cache_mb << 20) / 5;
         let undo_from = (end + 1).saturating_sub(self.cfg.reorg_limit);
         let tip = self.store.tip();
         let mut prev = tip.tip_hash();
@@ -247,6 +248,28 @@ impl Indexer {
                 });
             }
             drop(res_tx);
+            // The flusher commits a full batch while the writer fills the next one. A rendezvous
+            // channel: at most one batch in flight.
+            let (flush_tx, flush_rx) = crossbeam_channel::bounded::<FlushBatch>(0);
+            let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Result<()>>();
+            scope.spawn(move || {
+                for b in flush_rx {
+                    let r = self.flush(b, false);
+                    let failed = r.is_err();
+                    if ack_tx.send(r).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut in_flight = 0usize;
+            // Waits until every batch handed to the flusher is committed.
+            let wait_flushes = |in_flight: &mut usize| -> Result<()> {
+                while *in_flight > 0 {
+                    ack_rx.recv().context("flusher stopped")??;
+                    *in_flight -= 1;
+                }
+                Ok(())
+            };
             let mut next_dispatch = start;
             let mut next_apply = start;
             let mut pending: BTreeMap<u32, PreparedBlock> = BTreeMap::new();
@@ -282,6 +305,8 @@ impl Indexer {
                         }
                         let first = TxNum(batch.end_txnum());
                         let undo = if b.height.0 >= undo_from {
+                            // Undo records read committed data: let the flusher finish first.
+                            wait_flushes(&mut in_flight)?;
                             Some(self.make_undo(&batch, &b, first)?)
                         } else {
                             None
@@ -297,16 +322,32 @@ impl Indexer {
                         next_apply += 1;
                         if batch.mem_bytes() >= budget {
                             let next = batch.end_txnum();
-                            self.flush(std::mem::replace(&mut batch, FlushBatch::new(next)))?;
+                            let full = std::mem::replace(&mut batch, FlushBatch::new(next));
+                            while let Ok(ack) = ack_rx.try_recv() {
+                                ack?;
+                                in_flight -= 1;
+                            }
+                            flush_tx.send(full).context("flusher stopped")?;
+                            in_flight += 1;
                         }
                     }
                 }
                 Ok(())
             })();
             drop(job_tx);
-            result
+            // Whatever happened, commit what was applied, so the next round resumes after it.
+            let last = std::mem::take(&mut batch);
+            let finished = (|| -> Result<()> {
+                if !last.is_empty() {
+                    flush_tx.send(last).context("flusher stopped")?;
+                    in_flight += 1;
+                }
+                wait_flushes(&mut in_flight)
+            })();
+            drop(flush_tx);
+            finished.and(result)
         })?;
-        self.flush(batch)?;
+        self.store.persist()?;
         progress.done();
         Ok((blocks, txs))
     }
@@ -334,8 +375,8 @@ impl Indexer {
         })
     }
 
-    /// Commits a batch with its tip and makes it durable.
-    fn flush(&self, batch: FlushBatch) -> Result<()> {
+    /// Commits a batch with its tip and starts making it durable (`wait`: and waits for that).
+    fn flush(&self, batch: FlushBatch, wait: bool) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -343,12 +384,20 @@ impl Indexer {
         let mut new_tip = (*self.store.tip()).clone();
         let wb = batch.into_write_batch(&self.store, &mut new_tip, self.coin)?;
         let (rows, bytes) = (wb.len(), wb.size_in_bytes());
+        let built = t.elapsed().as_secs_f64();
         self.store.commit(wb, new_tip)?;
-        self.store.persist()?;
+        let written = t.elapsed().as_secs_f64();
+        if wait {
+            self.store.persist()?;
+        } else {
+            self.store.persist_in_background()?;
+        }
         tracing::debug!(
-            "flushed {rows} rows, {} MB in {:.2}s",
+            "flushed {rows} rows, {} MB in {:.2}s (build {built:.2}s, write {:.2}s, persist {:.2}s)",
             bytes >> 20,
-            t.elapsed().as_secs_f64()
+            t.elapsed().as_secs_f64(),
+            written - built,
+            t.elapsed().as_secs_f64() - written
         );
         Ok(())
     }
