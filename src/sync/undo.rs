@@ -1,10 +1,12 @@
 //! Undo records: what it takes to remove one block from the index exactly.
 //!
-//! A record lists the scripts whose history the block extended, the outputs it created, the
-//! outputs it spent (with their funding tx number and value, to put them back) and the outpoints
-//! whose spender it recorded. It is derived from the block and its spent outputs alone (plus the
-//! funding tx number of each spent output), so the same code makes it while indexing (stored for
-//! the last `REORG_LIMIT` blocks) and when a deeper reorg refetches a stale block from bitcoind.
+//! A record lists the outputs the block created and, for every input, the output it spent
+//! (script, outpoint, funding tx number, value) and the spending tx number. From that follow the
+//! scripts whose history the block extended (truncated on undo), the outputs to delete and to put
+//! back (those funded before the block), and the spends to forget. It is derived from the block
+//! and its spent outputs alone (plus the funding tx number of each spent output), so the same
+//! code makes it while indexing (stored for the last `REORG_LIMIT` blocks) and when a deeper
+//! reorg refetches a stale block from bitcoind.
 
 use super::prepare::{PreparedBlock, PreparedIn};
 use crate::store::keys::{self, OutPointKey, get_varint, put_varint};
@@ -14,22 +16,29 @@ use crate::store::{
 use crate::types::{Height, ScriptKey, TxNum, TxidPrefix};
 use anyhow::{Context, Result};
 use rocksdb::WriteBatch;
-use std::collections::HashSet;
+use std::collections::HashMap;
+
+/// One input of the block: the output it spent and who spent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpentEntry {
+    pub script: ScriptKey,
+    pub outpoint: OutPointKey,
+    /// Tx number of the funding transaction (inside this block when >= `first_txnum`).
+    pub funding: TxNum,
+    pub value: u64,
+    pub spender: TxNum,
+}
 
 /// See the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UndoRecord {
     pub first_txnum: TxNum,
     pub tx_count: u64,
-    pub scripts: Vec<ScriptKey>,
     pub created: Vec<(ScriptKey, OutPointKey)>,
-    /// Spent outputs funded before this block: (script, outpoint, funding tx number, value).
-    pub spent: Vec<(ScriptKey, OutPointKey, TxNum, u64)>,
-    /// Spends recorded by this block: spent outpoint and spending tx number.
-    pub spends: Vec<(OutPointKey, TxNum)>,
+    pub spent: Vec<SpentEntry>,
 }
 
-const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 2;
 
 impl UndoRecord {
     /// Builds the record of `b`, whose first tx number is `first`; `funding` gives the tx number
@@ -39,15 +48,17 @@ impl UndoRecord {
         first: TxNum,
         mut funding: impl FnMut(&PreparedIn) -> Result<TxNum>,
     ) -> Result<UndoRecord> {
-        let mut scripts = b.touched.clone();
-        scripts.sort_unstable();
-        scripts.dedup();
-        let in_block: HashSet<[u8; 32]> = b.txs.iter().map(|t| *t.txid.as_ref()).collect();
+        let in_block: HashMap<[u8; 32], TxNum> = b
+            .txs
+            .iter()
+            .enumerate()
+            .map(|(pos, t)| (*t.txid.as_ref(), TxNum(first.0 + pos as u64)))
+            .collect();
         let mut rec = UndoRecord {
             first_txnum: first,
             tx_count: b.txs.len() as u64,
-            scripts,
-            ..Default::default()
+            created: Vec::with_capacity(b.outs.len()),
+            spent: Vec::with_capacity(b.ins.len()),
         };
         for (pos, tx) in b.txs.iter().enumerate() {
             let spender = TxNum(first.0 + pos as u64);
@@ -57,49 +68,44 @@ impl UndoRecord {
                     .push((o.script, OutPointKey { txid, vout: o.vout }));
             }
             for i in &b.ins[tx.ins.clone()] {
-                let op = OutPointKey {
+                let outpoint = OutPointKey {
                     txid: TxidPrefix::from_bytes(&i.prev_txid),
                     vout: i.prev_vout,
                 };
-                rec.spends.push((op, spender));
-                if !in_block.contains(&i.prev_txid) {
-                    rec.spent.push((i.script, op, funding(i)?, i.value));
-                }
+                let funding = match in_block.get(&i.prev_txid) {
+                    Some(n) => *n,
+                    None => funding(i)?,
+                };
+                rec.spent.push(SpentEntry {
+                    script: i.script,
+                    outpoint,
+                    funding,
+                    value: i.value,
+                    spender,
+                });
             }
         }
         Ok(rec)
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(
-            16 + self.scripts.len() * 11
-                + self.created.len() * 21
-                + self.spent.len() * 30
-                + self.spends.len() * 10,
-        );
+        let mut v = Vec::with_capacity(16 + self.created.len() * 21 + self.spent.len() * 32);
         v.push(RECORD_VERSION);
         v.extend_from_slice(&self.first_txnum.to_bytes());
         put_varint(&mut v, self.tx_count);
-        put_varint(&mut v, self.scripts.len() as u64);
-        for s in &self.scripts {
-            v.extend_from_slice(&s.0);
-        }
         put_varint(&mut v, self.created.len() as u64);
         for (s, o) in &self.created {
             v.extend_from_slice(&s.0);
             put_outpoint(&mut v, o);
         }
         put_varint(&mut v, self.spent.len() as u64);
-        for (s, o, n, value) in &self.spent {
-            v.extend_from_slice(&s.0);
-            put_outpoint(&mut v, o);
-            v.extend_from_slice(&n.to_bytes());
-            put_varint(&mut v, *value);
-        }
-        put_varint(&mut v, self.spends.len() as u64);
-        for (o, n) in &self.spends {
-            put_outpoint(&mut v, o);
-            v.extend_from_slice(&n.to_bytes());
+        for e in &self.spent {
+            v.extend_from_slice(&e.script.0);
+            put_outpoint(&mut v, &e.outpoint);
+            v.extend_from_slice(&e.funding.to_bytes());
+            put_varint(&mut v, e.value);
+            // The spender is in this block: store its position.
+            put_varint(&mut v, e.spender.0.saturating_sub(self.first_txnum.0));
         }
         v
     }
@@ -116,20 +122,21 @@ impl UndoRecord {
             tx_count,
             ..Default::default()
         };
-        for _ in 0..count(d, 11)? {
-            rec.scripts.push(script(d)?);
-        }
         for _ in 0..count(d, 20)? {
             rec.created.push((script(d)?, outpoint(d)?));
         }
-        for _ in 0..count(d, 26)? {
-            let (s, o) = (script(d)?, outpoint(d)?);
-            let n = TxNum::from_bytes(take(d, 5)?)?;
-            rec.spent.push((s, o, n, get_varint(d)?));
-        }
-        for _ in 0..count(d, 14)? {
-            let o = outpoint(d)?;
-            rec.spends.push((o, TxNum::from_bytes(take(d, 5)?)?));
+        for _ in 0..count(d, 27)? {
+            let (script, outpoint) = (script(d)?, outpoint(d)?);
+            let funding = TxNum::from_bytes(take(d, 5)?)?;
+            let value = get_varint(d)?;
+            let spender = TxNum(first_txnum.0.checked_add(get_varint(d)?)?);
+            rec.spent.push(SpentEntry {
+                script,
+                outpoint,
+                funding,
+                value,
+                spender,
+            });
         }
         d.is_empty().then_some(rec)
     }
@@ -139,21 +146,26 @@ impl UndoRecord {
     /// earlier batch (the writer flushes its pending batch before rolling back).
     pub fn rollback_batch(&self, store: &Store, height: Height) -> Result<WriteBatch> {
         let mut batch = WriteBatch::default();
-        for s in &self.scripts {
+        let mut scripts: Vec<ScriptKey> = self
+            .created
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(self.spent.iter().map(|e| e.script))
+            .collect();
+        scripts.sort_unstable();
+        scripts.dedup();
+        for s in &scripts {
             truncate_history(store, &mut batch, s, self.first_txnum)?;
         }
         for (s, o) in &self.created {
             batch.delete_cf(store.cf(CF_UTXO), keys::utxo_key(s, o));
         }
-        for (s, o, n, value) in &self.spent {
-            batch.put_cf(
-                store.cf(CF_UTXO),
-                keys::utxo_key(s, o),
-                keys::utxo_value(*n, *value),
-            );
-        }
-        for (o, n) in &self.spends {
-            batch.delete_cf(store.cf(CF_SPENDS), keys::spend_key(o, *n));
+        for e in &self.spent {
+            batch.delete_cf(store.cf(CF_SPENDS), keys::spend_key(&e.outpoint, e.spender));
+            if e.funding < self.first_txnum {
+                let v = keys::utxo_value(e.funding, e.value);
+                batch.put_cf(store.cf(CF_UTXO), keys::utxo_key(&e.script, &e.outpoint), v);
+            }
         }
         for n in self.first_txnum.0..self.first_txnum.0 + self.tx_count {
             let n = TxNum(n);
@@ -246,10 +258,23 @@ mod tests {
         let rec = UndoRecord {
             first_txnum: TxNum(77),
             tx_count: 3,
-            scripts: vec![s, ScriptKey([1; 11])],
-            created: vec![(s, o)],
-            spent: vec![(s, o, TxNum(12), 5_000_000_000)],
-            spends: vec![(o, TxNum(78)), (o, TxNum(79))],
+            created: vec![(s, o), (ScriptKey([1; 11]), o)],
+            spent: vec![
+                SpentEntry {
+                    script: s,
+                    outpoint: o,
+                    funding: TxNum(12),
+                    value: 5_000_000_000,
+                    spender: TxNum(78),
+                },
+                SpentEntry {
+                    script: s,
+                    outpoint: o,
+                    funding: TxNum(78),
+                    value: 1,
+                    spender: TxNum(79),
+                },
+            ],
         };
         let enc = rec.encode();
         assert_eq!(UndoRecord::decode(&enc), Some(rec));
