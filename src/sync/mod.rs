@@ -60,6 +60,8 @@ pub struct Indexer {
 
 /// How far the pipeline may run ahead of the writer, in blocks per worker.
 const WINDOW_PER_WORKER: u32 = 8;
+/// A catch-up that indexed this many transactions ends with a full compaction.
+const COMPACT_AFTER_TXS: u64 = 100_000;
 /// Block hashes asked for in one batch.
 const HASH_CHUNK: u32 = 2000;
 
@@ -105,6 +107,11 @@ impl Indexer {
             let (blocks, txs) = self.index_range(start, info.blocks, stop)?;
             stats.blocks += blocks;
             stats.txs += txs;
+        }
+        if stats.txs >= COMPACT_AFTER_TXS {
+            let t = std::time::Instant::now();
+            self.store.compact();
+            tracing::info!("compacted the index after indexing {} txs in {:.1}s", stats.txs, t.elapsed().as_secs_f64());
         }
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
