@@ -1,1 +1,22 @@
-//! Test chains (placeholder until it lands).
+//! Test chains: a real regtest bitcoind and valid blocks made and signed by us.
+//!
+//! - [`Bitcoind`] runs the test `bitcoind` (built by `scripts/build-bitcoind.sh`) on a temporary
+//!   or given datadir and talks JSON-RPC to it.
+//! - [`ChainBuilder`] is a seeded wallet and miner: it pays to and spends every [`OutputType`],
+//!   builds blocks (also forks, for reorg tests) and submits them with `submitblock`, keeping
+//!   every [`bitcoin::Block`] it made so tests can recompute expected indexes independently.
+//! - [`bench`] generates large mainnet-shaped chains for benchmarks and the demo
+//!   (`ferrum-chaingen`).
+//!
+//! bitcoind needs no wallet for any of this: keys, UTXOs and signatures are ours.
+
+pub mod bench;
+mod bitcoind;
+pub mod block;
+mod builder;
+pub mod wallet;
+
+pub use bitcoind::Bitcoind;
+pub use block::ChainTip;
+pub use builder::{ChainBuilder, Utxo};
+pub use wallet::{KeyChain, OutputType, Spend};

@@ -48,9 +48,13 @@ pub fn parse_block_value(v: &[u8]) -> Option<(u64, &[u8])> {
     Some((TxNum::from_bytes(v)?.0, v.get(TxNum::LEN..)?))
 }
 
-/// `txids`: tx number → txid (32 bytes, internal order).
-pub fn txid_key(n: TxNum) -> [u8; 5] {
-    n.to_bytes()
+/// Txids per `txids` row. Chunks save the per-row overhead (about 6 bytes a tx) while a read
+/// still fetches only 2 KB; every commit starts a new chunk at its first tx number.
+pub const TXID_CHUNK: usize = 64;
+
+/// `txids`: first tx number of a chunk → the chunk's txids (32 bytes each, internal order).
+pub fn txid_key(first: TxNum) -> [u8; 5] {
+    first.to_bytes()
 }
 
 /// `txnums`: txid prefix + tx number → empty.

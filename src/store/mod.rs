@@ -4,7 +4,7 @@
 //! |-----------|---------------------------------------|----------------------------------------|
 //! | `meta`    | `format`, `tip`                       | format record (JSON), tip height+hash  |
 //! | `blocks`  | height (4, BE)                        | tx count end (5) + header              |
-//! | `txids`   | tx number (5, BE)                     | txid (32)                              |
+//! | `txids`   | first tx number of a chunk (5, BE)    | up to 64 consecutive txids (32 each)   |
 //! | `txnums`  | txid prefix (5) + tx number (5)       | –                                      |
 //! | `history` | script key (11) + first tx number (5) | further tx numbers, LEB128 deltas      |
 //! | `utxo`    | script key (11) + txid prefix (8) + vout | funding tx number (5) + value         |
@@ -23,7 +23,7 @@ mod tipstate;
 pub use tipstate::{ChunkedVec, TipState};
 
 use crate::chain::Coin;
-use crate::types::{Height, TxNum};
+use crate::types::Height;
 use anyhow::{Context, Result, bail};
 use bitcoin::BlockHash;
 use bitcoin::hashes::Hash;
@@ -375,18 +375,12 @@ impl Store {
             .and_then(|v| keys::parse_block_value(&v).map(|(_, hdr)| hdr.to_vec())))
     }
 
-    /// Txid of tx number `n` as stored.
-    pub fn txid(&self, n: TxNum) -> Result<Option<[u8; 32]>> {
-        Ok(self
-            .get(CF_TXIDS, &keys::txid_key(n))?
-            .and_then(|v| v.as_slice().try_into().ok()))
-    }
-
     /// Compacts every family fully: after a large catch-up this drops the tombstones of spent
     /// outputs and merges the per-flush files, for a smaller index and faster reads.
     pub fn compact(&self) {
         for name in ALL_CFS {
-            self.db.compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
+            self.db
+                .compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
         }
     }
 

@@ -32,6 +32,29 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// Finds tx number `n` in the `txids` chunks, reusing the iterator's position when the chunk it
+/// is on holds `n` (sorted lookups then cost one seek per chunk).
+fn txid_in_chunks(it: &mut rocksdb::DBRawIterator<'_>, n: TxNum) -> Result<Option<[u8; 32]>> {
+    for attempt in 0..2 {
+        if it.valid() {
+            if let (Some(k), Some(v)) = (it.key(), it.value()) {
+                let first = TxNum::from_bytes(k).context("corrupt txids key")?;
+                if first <= n {
+                    let at = ((n.0 - first.0) as usize) * 32;
+                    if let Some(t) = v.get(at..at + 32) {
+                        return Ok(Some(t.try_into().context("corrupt txids row")?));
+                    }
+                }
+            }
+        }
+        if attempt == 0 {
+            it.seek_for_prev(keys::txid_key(n));
+        }
+    }
+    it.status().context("txids read failed")?;
+    Ok(None)
+}
+
 fn point_opts(snap: Option<&Snapshot>) -> ReadOptions {
     let mut o = ReadOptions::default();
     if let Some(s) = snap {
@@ -43,29 +66,22 @@ fn point_opts(snap: Option<&Snapshot>) -> ReadOptions {
 impl Store {
     /// Txid of tx number `n`.
     pub fn txid_at(&self, n: TxNum, snap: Option<&Snapshot>) -> Result<Option<[u8; 32]>> {
-        let v = self
+        let mut it = self
             .db
-            .get_cf_opt(self.cf(CF_TXIDS), keys::txid_key(n), &point_opts(snap))?;
-        Ok(v.and_then(|v| v.as_slice().try_into().ok()))
+            .raw_iterator_cf_opt(self.cf(CF_TXIDS), point_opts(snap));
+        txid_in_chunks(&mut it, n)
     }
 
-    /// Txids of many tx numbers (sorted ascending) in one batched read; errors if one is missing.
+    /// Txids of many tx numbers (sorted ascending); errors if one is missing.
     pub fn txids_at(&self, nums: &[TxNum], snap: Option<&Snapshot>) -> Result<Vec<[u8; 32]>> {
-        let keys: Vec<[u8; 5]> = nums.iter().map(|n| keys::txid_key(*n)).collect();
-        let cf = self.cf(CF_TXIDS);
-        let mut out = Vec::with_capacity(nums.len());
-        for (r, n) in self
+        let mut it = self
             .db
-            .batched_multi_get_cf_opt(cf, &keys, true, &point_opts(snap))
-            .into_iter()
-            .zip(nums)
-        {
-            let v = r?.with_context(|| format!("index corrupt: no txid for tx number {}", n.0))?;
-            out.push(
-                v.as_ref()
-                    .try_into()
-                    .context("index corrupt: bad txid row")?,
-            );
+            .raw_iterator_cf_opt(self.cf(CF_TXIDS), point_opts(snap));
+        let mut out = Vec::with_capacity(nums.len());
+        for n in nums {
+            let txid = txid_in_chunks(&mut it, *n)?
+                .with_context(|| format!("index corrupt: no txid for tx number {}", n.0))?;
+            out.push(txid);
         }
         Ok(out)
     }

@@ -138,12 +138,13 @@ impl FlushBatch {
             tip.push(coin.header_hash(header), *end);
         }
         let cf = store.cf(CF_TXIDS);
-        for (i, txid) in self.txids.iter().enumerate() {
-            wb.put_cf(
-                cf,
-                keys::txid_key(TxNum(self.first_txnum + i as u64)),
-                txid.as_byte_array(),
-            );
+        for (c, chunk) in self.txids.chunks(keys::TXID_CHUNK).enumerate() {
+            let first = TxNum(self.first_txnum + (c * keys::TXID_CHUNK) as u64);
+            let mut v = Vec::with_capacity(chunk.len() * 32);
+            for txid in chunk {
+                v.extend_from_slice(txid.as_byte_array());
+            }
+            wb.put_cf(cf, keys::txid_key(first), v);
         }
         let mut txnums: Vec<_> = self
             .txids

@@ -111,7 +111,11 @@ impl Indexer {
         if stats.txs >= COMPACT_AFTER_TXS {
             let t = std::time::Instant::now();
             self.store.compact();
-            tracing::info!("compacted the index after indexing {} txs in {:.1}s", stats.txs, t.elapsed().as_secs_f64());
+            tracing::info!(
+                "compacted the index after indexing {} txs in {:.1}s",
+                stats.txs,
+                t.elapsed().as_secs_f64()
+            );
         }
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)

@@ -167,17 +167,42 @@ impl UndoRecord {
                 batch.put_cf(store.cf(CF_UTXO), keys::utxo_key(&e.script, &e.outpoint), v);
             }
         }
-        for n in self.first_txnum.0..self.first_txnum.0 + self.tx_count {
-            let n = TxNum(n);
-            if let Some(txid) = store.txid_at(n, None)? {
-                batch.delete_cf(store.cf(CF_TXNUMS), keys::txnum_key(&txid, n));
-            }
-            batch.delete_cf(store.cf(CF_TXIDS), keys::txid_key(n));
+        let nums: Vec<TxNum> = (self.first_txnum.0..self.first_txnum.0 + self.tx_count)
+            .map(TxNum)
+            .collect();
+        for (n, txid) in nums.iter().zip(store.txids_at(&nums, None)?) {
+            batch.delete_cf(store.cf(CF_TXNUMS), keys::txnum_key(&txid, *n));
         }
+        truncate_txids(store, &mut batch, self.first_txnum)?;
         batch.delete_cf(store.cf(CF_BLOCKS), keys::block_key(height));
         batch.delete_cf(store.cf(CF_UNDO), keys::undo_key(height));
         Ok(batch)
     }
+}
+
+/// Removes tx numbers >= `from` from the `txids` chunks (they are the last ones).
+fn truncate_txids(store: &Store, batch: &mut WriteBatch, from: TxNum) -> Result<()> {
+    let cf = store.cf(CF_TXIDS);
+    let mut it = store.db().raw_iterator_cf(cf);
+    it.seek_to_last();
+    while it.valid() {
+        let (Some(k), Some(v)) = (it.key(), it.value()) else {
+            break;
+        };
+        let first = TxNum::from_bytes(k).context("corrupt txids key")?;
+        if first >= from {
+            batch.delete_cf(cf, k);
+        } else {
+            let keep = ((from.0 - first.0) as usize * 32).min(v.len());
+            if keep < v.len() {
+                batch.put_cf(cf, k, &v[..keep]);
+            }
+            break;
+        }
+        it.prev();
+    }
+    it.status().context("txids read failed")?;
+    Ok(())
 }
 
 /// Removes tx numbers >= `from` from a script's history rows.

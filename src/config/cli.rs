@@ -1,0 +1,501 @@
+//! Command line: Ferrum's subcommands and global options (clap derive), and their help text.
+//!
+//! Every option is declared once here and listed in [`OPTIONS`] with its environment variable
+//! and config-file key, so `config::load_from` layers CLI > env > file > defaults the same way
+//! for all of them. clap only collects the raw strings; validation lives in `config` so a bad
+//! value gets the same message whichever layer it came from.
+
+use crate::chain::{COINS, Coin};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// One configurable option: its config-file key, long flag and environment variable.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Opt {
+    /// Config-file key: the long flag without `--`, with `_` for `-`.
+    pub key: &'static str,
+    pub flag: &'static str,
+    pub env: &'static str,
+}
+
+macro_rules! options {
+    ($($name:ident = $key:literal, $flag:literal, $env:literal;)*) => {
+        $(pub(crate) const $name: &Opt = &Opt { key: $key, flag: $flag, env: $env };)*
+        /// Every option a config file may set (all but `--config` itself).
+        pub(crate) const OPTIONS: &[&Opt] = &[$($name),*];
+    };
+}
+
+options! {
+    COIN = "coin", "--coin", "COIN";
+    NET = "net", "--net", "NET";
+    DB_DIR = "db_dir", "--db-dir", "DB_DIRECTORY";
+    DAEMON_URL = "daemon_url", "--daemon-url", "DAEMON_URL";
+    DAEMON_DIR = "daemon_dir", "--daemon-dir", "FERRUM_DAEMON_DIR";
+    COOKIE_FILE = "cookie_file", "--cookie-file", "FERRUM_COOKIE_FILE";
+    DAEMON_REST = "daemon_rest", "--daemon-rest", "FERRUM_DAEMON_REST";
+    DAEMON_TIMEOUT = "daemon_timeout_secs", "--daemon-timeout-secs", "FERRUM_DAEMON_TIMEOUT_SECS";
+    CACHE_MB = "cache_mb", "--cache-mb", "CACHE_MB";
+    REORG_LIMIT = "reorg_limit", "--reorg-limit", "REORG_LIMIT";
+    LOG_LEVEL = "log_level", "--log-level", "LOG_LEVEL";
+    LOG_JSON = "log_json", "--log-json", "FERRUM_LOG_JSON";
+    SERVICES = "services", "--services", "SERVICES";
+    REPORT_SERVICES = "report_services", "--report-services", "REPORT_SERVICES";
+    POLL_BLOCKS = "daemon_poll_interval_blocks", "--daemon-poll-interval-blocks",
+        "DAEMON_POLL_INTERVAL_BLOCKS";
+    POLL_MEMPOOL = "daemon_poll_interval_mempool", "--daemon-poll-interval-mempool",
+        "DAEMON_POLL_INTERVAL_MEMPOOL";
+    INDEX_THREADS = "index_threads", "--index-threads", "FERRUM_INDEX_THREADS";
+    ZMQ_BLOCK = "zmq_block", "--zmq-block", "FERRUM_ZMQ_BLOCK";
+}
+
+/// `--config` / `FERRUM_CONFIG`: read from the command line and environment only.
+pub(crate) const CONFIG: &Opt = &Opt {
+    key: "config",
+    flag: "--config",
+    env: "FERRUM_CONFIG",
+};
+
+/// Default of `ferrum demo --blocks`.
+pub(crate) const DEFAULT_DEMO_BLOCKS: u32 = 300;
+
+const ABOUT: &str =
+    "An Electrum server with a fast, crash-safe script index over a Bitcoin Core node";
+
+const AFTER_HELP: &str = "\
+Every option can also be set with the environment variable shown as [env: NAME] (ElectrumX's \
+names work unchanged) or in the TOML file given by --config, whose keys are the long option names \
+with '_' for '-' (e.g. db_dir = \"/data\", cache_mb = 2000, services = \"tcp://:50001\").
+Precedence: command line > environment > config file > default. An empty value counts as unset, \
+except for SERVICES and REPORT_SERVICES where it means no services.";
+
+#[derive(Debug, Parser)]
+#[command(name = "ferrum", version, about = ABOUT, after_help = AFTER_HELP)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub opts: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Sub {
+    /// Index the chain, follow the tip and serve clients (the default without a subcommand).
+    #[command(after_help = AFTER_HELP)]
+    Serve,
+    /// Index up to the daemon's current tip, then exit (benchmarks, scripts).
+    #[command(after_help = AFTER_HELP)]
+    Sync,
+    /// Look an address, script hash or script up in the index and print what it holds.
+    #[command(after_help = AFTER_HELP)]
+    Query {
+        /// An address (bech32 or base58), a script hash (64 hex digits, as in the Electrum
+        /// protocol) or an output script (hex).
+        target: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Show at most N entries.
+        #[arg(long, value_name = "N", value_parser = parse_limit)]
+        limit: Option<usize>,
+    },
+    /// Start a local regtest bitcoind, mine a demo chain and serve it.
+    ///
+    /// Runs on regtest: NET defaults to regtest here and any other network is an error.
+    #[command(after_help = AFTER_HELP)]
+    Demo {
+        /// Number of blocks to mine.
+        #[arg(
+            long,
+            value_name = "N",
+            default_value_t = DEFAULT_DEMO_BLOCKS,
+            value_parser = clap::value_parser!(u32).range(1..)
+        )]
+        blocks: u32,
+        /// Directory for the demo's bitcoind data and index (default: a temporary directory).
+        #[arg(long, value_name = "PATH")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `--limit`: a positive count.
+fn parse_limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) | Err(_) => Err(format!("\"{s}\" is not a positive whole number")),
+        Ok(n) => Ok(n),
+    }
+}
+
+/// Options shared by every subcommand (`global`, so they may come before or after it).
+#[derive(Debug, Args)]
+pub(crate) struct GlobalOpts {
+    /// TOML config file to read; without it no file is read [env: FERRUM_CONFIG]
+    ///
+    /// Keys are the long option names with '_' for '-', e.g. db_dir = "/data",
+    /// daemon_url = "http://user:pass@127.0.0.1:8332/", cache_mb = 2000,
+    /// services = "tcp://:50001". Unknown keys are an error.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Configuration"
+    )]
+    pub config: Option<String>,
+
+    /// Coin to serve [env: COIN] [default: Bitcoin]
+    #[arg(long, global = true, value_name = "COIN", help_heading = "Chain and storage",
+        long_help = coin_help())]
+    pub coin: Option<String>,
+
+    /// Network: mainnet, testnet, testnet4, signet or regtest [env: NET] [default: mainnet]
+    #[arg(
+        long,
+        global = true,
+        value_name = "NET",
+        help_heading = "Chain and storage"
+    )]
+    pub net: Option<String>,
+
+    /// Directory of this coin and network's index database [env: DB_DIRECTORY]
+    /// [default: ~/.ferrum/<coin>-<net>, e.g. ~/.ferrum/bitcoin-mainnet]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Chain and storage"
+    )]
+    pub db_dir: Option<String>,
+
+    /// Megabytes of memory for caches, at least 50 [env: CACHE_MB] [default: 1200]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MB",
+        help_heading = "Chain and storage"
+    )]
+    pub cache_mb: Option<String>,
+
+    /// Deepest reorganisation the index can undo, in blocks [env: REORG_LIMIT]
+    /// [default: 200 on mainnet, 8000 on test networks, as ElectrumX]
+    #[arg(
+        long,
+        global = true,
+        value_name = "BLOCKS",
+        help_heading = "Chain and storage"
+    )]
+    pub reorg_limit: Option<String>,
+
+    /// bitcoind JSON-RPC URLs, comma-separated in failover order [env: DAEMON_URL]
+    /// [default: 127.0.0.1:<RPC port of NET> with cookie auth]
+    #[arg(long, global = true, value_name = "URLS", help_heading = "Daemon (bitcoind)",
+        long_help = daemon_url_help())]
+    pub daemon_url: Option<String>,
+
+    /// bitcoind's data directory, where its .cookie file is [env: FERRUM_DAEMON_DIR]
+    /// [default: ~/.bitcoin]
+    ///
+    /// Used for DAEMON_URL entries without user:pass@: the cookie is read from
+    /// <daemon-dir>/.cookie on mainnet and <daemon-dir>/<network>/.cookie otherwise
+    /// (testnet3, testnet4, signet, regtest).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        help_heading = "Daemon (bitcoind)"
+    )]
+    pub daemon_dir: Option<String>,
+
+    /// bitcoind's cookie file, instead of the one under --daemon-dir [env: FERRUM_COOKIE_FILE]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Daemon (bitcoind)"
+    )]
+    pub cookie_file: Option<String>,
+
+    /// Fetch blocks over bitcoind's binary REST interface: auto or off
+    /// [env: FERRUM_DAEMON_REST] [default: auto]
+    ///
+    /// auto uses REST (/rest/block, /rest/spenttxouts) when bitcoind answers it (-rest=1) and
+    /// JSON-RPC otherwise; off always uses JSON-RPC.
+    #[arg(
+        long,
+        global = true,
+        value_name = "MODE",
+        help_heading = "Daemon (bitcoind)"
+    )]
+    pub daemon_rest: Option<String>,
+
+    /// Timeout of one request to bitcoind, in seconds [env: FERRUM_DAEMON_TIMEOUT_SECS]
+    /// [default: 30]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        help_heading = "Daemon (bitcoind)"
+    )]
+    pub daemon_timeout_secs: Option<String>,
+
+    /// How often to poll bitcoind for new blocks, in milliseconds
+    /// [env: DAEMON_POLL_INTERVAL_BLOCKS] [default: 5000]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        help_heading = "Daemon (bitcoind)"
+    )]
+    pub daemon_poll_interval_blocks: Option<String>,
+
+    /// How often to poll bitcoind's mempool, in milliseconds
+    /// [env: DAEMON_POLL_INTERVAL_MEMPOOL] [default: 5000]
+    #[arg(
+        long,
+        global = true,
+        value_name = "MS",
+        help_heading = "Daemon (bitcoind)"
+    )]
+    pub daemon_poll_interval_mempool: Option<String>,
+
+    /// bitcoind's ZMQ hashblock endpoint, to hear of new blocks at once
+    /// [env: FERRUM_ZMQ_BLOCK]
+    ///
+    /// The address given to bitcoind's -zmqpubhashblock, e.g. tcp://127.0.0.1:28332.
+    /// Polling (DAEMON_POLL_INTERVAL_BLOCKS) continues as a fallback. Off by default.
+    #[arg(
+        long,
+        global = true,
+        value_name = "ENDPOINT",
+        help_heading = "Daemon (bitcoind)"
+    )]
+    pub zmq_block: Option<String>,
+
+    /// Services to listen on, comma-separated protocol://host:port [env: SERVICES]
+    /// [default: tcp://127.0.0.1:<Electrum TCP port of NET>,rpc://127.0.0.1:8000]
+    #[arg(long, global = true, value_name = "SERVICES", help_heading = "Electrum services",
+        long_help = services_help())]
+    pub services: Option<String>,
+
+    /// Services to announce to peers, comma-separated protocol://host:port
+    /// [env: REPORT_SERVICES] [default: none]
+    ///
+    /// Protocols tcp, ssl, ws, wss (not rpc); host and port are required and the host must
+    /// be reachable by others (no localhost, private or unspecified addresses).
+    #[arg(
+        long,
+        global = true,
+        value_name = "SERVICES",
+        help_heading = "Electrum services"
+    )]
+    pub report_services: Option<String>,
+
+    /// Threads parsing blocks during sync [env: FERRUM_INDEX_THREADS]
+    /// [default: the number of CPU cores]
+    #[arg(long, global = true, value_name = "N", help_heading = "Indexing")]
+    pub index_threads: Option<String>,
+
+    /// Log level or tracing filter [env: LOG_LEVEL] [default: info]
+    ///
+    /// ElectrumX's Python level names work, in any case: CRITICAL, ERROR, WARNING, INFO, DEBUG
+    /// (NOTSET means trace). So do tracing's error, warn, info, debug, trace and off, and
+    /// tracing filter directives such as "info,ferrum::sync=debug".
+    #[arg(long, global = true, value_name = "LEVEL", help_heading = "Logging")]
+    pub log_level: Option<String>,
+
+    /// Log JSON lines instead of text [env: FERRUM_LOG_JSON=true|false]
+    #[arg(long, global = true, help_heading = "Logging")]
+    pub log_json: bool,
+}
+
+impl GlobalOpts {
+    /// The raw command-line value of an option, if given.
+    pub(crate) fn value(&self, opt: &Opt) -> Option<String> {
+        let value = match opt.key {
+            "config" => &self.config,
+            "coin" => &self.coin,
+            "net" => &self.net,
+            "db_dir" => &self.db_dir,
+            "cache_mb" => &self.cache_mb,
+            "reorg_limit" => &self.reorg_limit,
+            "daemon_url" => &self.daemon_url,
+            "daemon_dir" => &self.daemon_dir,
+            "cookie_file" => &self.cookie_file,
+            "daemon_rest" => &self.daemon_rest,
+            "daemon_timeout_secs" => &self.daemon_timeout_secs,
+            "daemon_poll_interval_blocks" => &self.daemon_poll_interval_blocks,
+            "daemon_poll_interval_mempool" => &self.daemon_poll_interval_mempool,
+            "zmq_block" => &self.zmq_block,
+            "services" => &self.services,
+            "report_services" => &self.report_services,
+            "index_threads" => &self.index_threads,
+            "log_level" => &self.log_level,
+            "log_json" => return self.log_json.then(|| "true".to_string()),
+            _ => return None,
+        };
+        value.clone()
+    }
+}
+
+/// "Bitcoin: mainnet 8332, testnet 18332, ..." for every coin in [`COINS`].
+fn per_network(what: impl Fn(&dyn Coin) -> String) -> String {
+    let mut out = String::new();
+    for (i, coin) in COINS.iter().enumerate() {
+        if i == 0 || COINS[i - 1].name() != coin.name() {
+            if i > 0 {
+                out.push_str("; ");
+            }
+            out.push_str(coin.name());
+            out.push(':');
+        } else {
+            out.push(',');
+        }
+        out.push_str(&format!(" {} {}", coin.net(), what(*coin)));
+    }
+    out
+}
+
+fn coin_help() -> String {
+    let mut names: Vec<&str> = COINS.iter().map(|c| c.name()).collect();
+    names.dedup();
+    format!(
+        "Coin to serve, as ElectrumX's COIN [env: COIN] [default: Bitcoin]\n\nSupported: {}.",
+        names.join(", ")
+    )
+}
+
+fn daemon_url_help() -> String {
+    format!(
+        "bitcoind JSON-RPC URLs, comma-separated in failover order [env: DAEMON_URL] \
+         [default: 127.0.0.1:<RPC port of NET> with cookie auth]\n\n\
+         ElectrumX syntax: http://user:pass@host:port/. The scheme and the port may be left out \
+         (default RPC ports: {}); IPv6 hosts go in brackets, e.g. http://u:p@[::1]:8332/; \
+         percent-encode special characters in the user and password (%2C for a comma, %40 for \
+         @). Without user:pass@ the endpoint uses bitcoind's cookie file (see --daemon-dir, \
+         --cookie-file).",
+        per_network(|c| c.default_rpc_port().to_string())
+    )
+}
+
+fn services_help() -> String {
+    format!(
+        "Services to listen on, comma-separated protocol://host:port [env: SERVICES] \
+         [default: tcp://127.0.0.1:<Electrum TCP port of NET>,rpc://127.0.0.1:8000]\n\n\
+         Protocols: tcp, ssl, ws, wss and rpc (administration). An empty host means all \
+         interfaces (for rpc: localhost); IPv6 hosts go in brackets, e.g. tcp://[::1]:50001. \
+         The port is required, except for rpc where it defaults to 8000. Two services on one \
+         address are an error. Default Electrum TCP ports: {}.",
+        per_network(|c| c.default_electrum_ports().0.to_string())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("ferrum").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_option_has_its_flag_and_names_its_env_var_in_help() {
+        let cmd = Cli::command();
+        for opt in OPTIONS.iter().chain([&CONFIG]) {
+            assert_eq!(opt.flag, format!("--{}", opt.key.replace('_', "-")));
+            let long = &opt.flag[2..];
+            let arg = cmd.get_arguments().find(|a| a.get_long() == Some(long));
+            let arg = arg.unwrap_or_else(|| panic!("no {}", opt.flag));
+            assert!(arg.is_global_set(), "{} is not global", opt.flag);
+            for help in [arg.get_help(), arg.get_long_help()].into_iter().flatten() {
+                let env = format!("[env: {}", opt.env);
+                assert!(
+                    help.to_string().contains(&env),
+                    "{} help lacks {env}",
+                    opt.flag
+                );
+            }
+            let value = if opt.key == "log_json" { "true" } else { "v" };
+            let parsed = if opt.key == "log_json" {
+                parse(&[opt.flag])
+            } else {
+                parse(&[opt.flag, value])
+            };
+            assert_eq!(
+                parsed.opts.value(opt).as_deref(),
+                Some(value),
+                "{}",
+                opt.flag
+            );
+        }
+        assert_eq!(parse(&[]).opts.value(CACHE_MB), None);
+    }
+
+    #[test]
+    fn global_options_work_before_and_after_subcommands() {
+        for args in [
+            &["--net", "regtest", "query", "bc1q"][..],
+            &["query", "bc1q", "--net", "regtest"][..],
+            &["query", "--net", "regtest", "bc1q"][..],
+        ] {
+            let cli = parse(args);
+            assert_eq!(cli.opts.net.as_deref(), Some("regtest"));
+            assert!(matches!(cli.command, Some(Sub::Query { ref target, .. }) if target == "bc1q"));
+        }
+        let cli = parse(&["demo", "--log-json", "--blocks", "7"]);
+        assert!(cli.opts.log_json);
+        assert!(matches!(
+            cli.command,
+            Some(Sub::Demo {
+                blocks: 7,
+                dir: None
+            })
+        ));
+    }
+
+    #[test]
+    fn subcommand_arguments_are_checked() {
+        let err = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("ferrum").chain(args.iter().copied())).unwrap_err()
+        };
+        assert!(
+            err(&["query", "x", "--limit", "0"])
+                .to_string()
+                .contains("--limit")
+        );
+        assert!(err(&["query"]).to_string().contains("<TARGET>"));
+        assert!(
+            err(&["demo", "--blocks", "0"])
+                .to_string()
+                .contains("--blocks")
+        );
+        assert!(err(&["bogus"]).to_string().contains("bogus"));
+    }
+
+    #[test]
+    fn help_explains_defaults_per_network() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Precedence: command line > environment > config file > default"));
+        assert!(help.contains("tcp://127.0.0.1:<Electrum TCP port of NET>,rpc://127.0.0.1:8000"));
+        assert!(
+            help.contains("Bitcoin: mainnet 50001, testnet 51001"),
+            "{help}"
+        );
+        assert!(help.contains("mainnet 8332"));
+        let mut cmd = Cli::command();
+        cmd.build(); // propagates the global options into the subcommands
+        let query = cmd
+            .find_subcommand_mut("query")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            query.contains("DAEMON_URL") && query.contains("<TARGET>"),
+            "{query}"
+        );
+    }
+}
