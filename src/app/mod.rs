@@ -86,6 +86,23 @@ fn serve(config: &Config, stop: &AtomicBool) -> Result<()> {
     Ok(())
 }
 
+/// Prints the size of each column family, and per transaction.
+fn print_sizes(store: &Store, txs: u64, what: &str) {
+    let sizes = store.cf_sizes();
+    let total: u64 = sizes.iter().map(|(_, s)| s).sum();
+    println!(
+        "{what}: {:.1} MB, {:.1} bytes/tx",
+        total as f64 / 1e6,
+        total as f64 / txs as f64
+    );
+    for (name, size) in sizes {
+        println!(
+            "  {name:8} {size:>12} bytes {:>8.1} bytes/tx",
+            size as f64 / txs as f64
+        );
+    }
+}
+
 fn sync_once(config: &Config, stop: &AtomicBool) -> Result<()> {
     let indexer = open_indexer(config)?;
     let mut attempt = 0;
@@ -105,27 +122,23 @@ fn sync_once(config: &Config, stop: &AtomicBool) -> Result<()> {
     };
     let store = indexer.store();
     let tip = store.tip();
-    let sizes = store.cf_sizes();
-    let total: u64 = sizes.iter().map(|(_, s)| s).sum();
     let txs = tip.tx_count().max(1);
     let rate = |n: u64| n as f64 / stats.seconds.max(1e-9);
     println!(
-        "synced to height {} in {:.1}s: {} blocks ({:.0}/s), {} txs ({:.0} tx/s); index {:.1} MB, {:.1} bytes/tx",
+        "synced to height {} in {:.1}s: {} blocks ({:.0}/s), {} txs ({:.0} tx/s)",
         tip.height().map_or(-1, |h| h.0 as i64),
         stats.seconds,
         stats.blocks,
         rate(stats.blocks),
         stats.txs,
         rate(stats.txs),
-        total as f64 / 1e6,
-        total as f64 / txs as f64
     );
-    for (name, size) in sizes {
-        println!(
-            "  {name:8} {:>12} bytes {:>8.1} bytes/tx",
-            size,
-            size as f64 / txs as f64
-        );
+    print_sizes(store, txs, "index");
+    if stats.txs >= crate::sync::COMPACT_AFTER_TXS && !stop.load(Ordering::Relaxed) {
+        let t = std::time::Instant::now();
+        store.compact();
+        println!("compacted in {:.1}s", t.elapsed().as_secs_f64());
+        print_sizes(store, txs, "compacted index");
     }
     if stop.load(Ordering::Relaxed) {
         println!("interrupted");

@@ -75,12 +75,17 @@ pub fn history_key(s: &ScriptKey, first: TxNum) -> [u8; ScriptKey::LEN + 5] {
 }
 pub fn history_value(rest: &[TxNum], first: TxNum) -> Vec<u8> {
     let mut v = Vec::with_capacity(rest.len() * 2);
+    history_value_into(&mut v, rest, first);
+    v
+}
+/// [`history_value`] into a reused buffer (cleared first).
+pub fn history_value_into(v: &mut Vec<u8>, rest: &[TxNum], first: TxNum) {
+    v.clear();
     let mut prev = first.0;
     for n in rest {
-        put_varint(&mut v, n.0 - prev);
+        put_varint(v, n.0 - prev);
         prev = n.0;
     }
-    v
 }
 /// Decodes a history row into `out`. `None` when the row is corrupt.
 pub fn decode_history_row(key: &[u8], value: &[u8], out: &mut Vec<TxNum>) -> Option<()> {
@@ -112,15 +117,25 @@ impl OutPointKey {
 /// `utxo`: script key + outpoint key → funding tx number (5 bytes) + value (LEB128 satoshis).
 pub fn utxo_key(s: &ScriptKey, o: &OutPointKey) -> Vec<u8> {
     let mut k = Vec::with_capacity(ScriptKey::LEN + TxidPrefix::LEN + 5);
-    k.extend_from_slice(&s.0);
-    o.encode_into(&mut k);
+    utxo_key_into(&mut k, s, o);
     k
+}
+/// [`utxo_key`] into a reused buffer (cleared first).
+pub fn utxo_key_into(k: &mut Vec<u8>, s: &ScriptKey, o: &OutPointKey) {
+    k.clear();
+    k.extend_from_slice(&s.0);
+    o.encode_into(k);
 }
 pub fn utxo_value(n: TxNum, value: u64) -> Vec<u8> {
     let mut v = Vec::with_capacity(14);
-    v.extend_from_slice(&n.to_bytes());
-    put_varint(&mut v, value);
+    utxo_value_into(&mut v, n, value);
     v
+}
+/// [`utxo_value`] into a reused buffer (cleared first).
+pub fn utxo_value_into(v: &mut Vec<u8>, n: TxNum, value: u64) {
+    v.clear();
+    v.extend_from_slice(&n.to_bytes());
+    put_varint(v, value);
 }
 /// Decodes a `utxo` row into (outpoint key, funding tx number, value).
 pub fn decode_utxo(key: &[u8], value: &[u8]) -> Option<(OutPointKey, TxNum, u64)> {
@@ -147,9 +162,15 @@ pub fn spend_prefix(o: &OutPointKey) -> Vec<u8> {
 /// `spends`: outpoint key + spending tx number → funding txid bytes [`SPEND_CHECK`]. The spender
 /// is in the key so that colliding outpoint keys keep both rows.
 pub fn spend_key(o: &OutPointKey, spender: TxNum) -> Vec<u8> {
-    let mut k = spend_prefix(o);
-    k.extend_from_slice(&spender.to_bytes());
+    let mut k = Vec::with_capacity(TxidPrefix::LEN + 10);
+    spend_key_into(&mut k, o, spender);
     k
+}
+/// [`spend_key`] into a reused buffer (cleared first).
+pub fn spend_key_into(k: &mut Vec<u8>, o: &OutPointKey, spender: TxNum) {
+    k.clear();
+    o.encode_into(k);
+    k.extend_from_slice(&spender.to_bytes());
 }
 
 /// `undo`: height → undo record (see `sync::undo`).

@@ -17,6 +17,10 @@ use bitcoin::Txid;
 use bitcoin::hashes::Hash;
 use rocksdb::WriteBatch;
 use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// Outputs created in a batch and still unspent: (script, outpoint) → (funding tx, value).
+pub type UtxoMap = FxHashMap<(ScriptKey, OutPointKey), (TxNum, u64)>;
 
 /// Blocks indexed since the last flush, not yet written.
 #[derive(Default)]
@@ -28,7 +32,8 @@ pub struct FlushBatch {
     /// is much cheaper than a map per script on the hot path.
     history: Vec<(ScriptKey, TxNum)>,
     /// Keys are hashes already, so a fast non-cryptographic hasher is safe here.
-    utxo_puts: FxHashMap<(ScriptKey, OutPointKey), (TxNum, u64)>,
+    /// Shared with the writer while the flusher commits the batch (see [`FlushBatch::utxos`]).
+    utxo_puts: Arc<UtxoMap>,
     utxo_dels: Vec<(ScriptKey, OutPointKey)>,
     spends: Vec<(OutPointKey, TxNum, [u8; 4])>,
     undo: Vec<(Height, Vec<u8>)>,
@@ -43,11 +48,23 @@ const MEM_UTXO: usize = 72;
 const MEM_DEL: usize = 24;
 const MEM_SPEND: usize = 24;
 const MEM_TXID: usize = 32;
+/// Typical estimated bytes per transaction (3.5 history entries, 2 outputs, 1.5 inputs).
+const MEM_PER_TX: usize = 330;
 
 impl FlushBatch {
-    pub fn new(first_txnum: u64) -> Self {
+    /// A batch with room for what `budget` bytes usually hold, so the hot path does not keep
+    /// growing (and copying) its vectors and hash table.
+    pub fn with_budget(first_txnum: u64, budget: usize) -> Self {
+        let txs = budget / MEM_PER_TX;
         FlushBatch {
             first_txnum,
+            txids: Vec::with_capacity(txs),
+            history: Vec::with_capacity(txs * 7 / 2),
+            utxo_puts: Arc::new(UtxoMap::with_capacity_and_hasher(
+                txs * 3 / 2,
+                Default::default(),
+            )),
+            spends: Vec::with_capacity(txs * 3 / 2),
             ..Default::default()
         }
     }
@@ -66,10 +83,17 @@ impl FlushBatch {
         self.utxo_puts.get(&(*script, *op)).copied()
     }
 
+    /// The batch's unspent new outputs, for lookups while the batch is being committed.
+    pub fn utxos(&self) -> Arc<UtxoMap> {
+        self.utxo_puts.clone()
+    }
+
     /// Adds a block whose first transaction gets number `first`. `undo` is its undo record when
     /// the block is recent enough to need one.
     pub fn add_block(&mut self, b: &PreparedBlock, first: TxNum, undo: Option<&UndoRecord>) {
         let mut n = first.0;
+        // Unique while the batch is filling: no copy.
+        let utxo_puts = Arc::make_mut(&mut self.utxo_puts);
         for tx in &b.txs {
             let num = TxNum(n);
             self.txids.push(tx.txid);
@@ -82,7 +106,7 @@ impl FlushBatch {
                     txid: TxidPrefix::from_bytes(&i.prev_txid),
                     vout: i.prev_vout,
                 };
-                if self.utxo_puts.remove(&(i.script, op)).is_none() {
+                if utxo_puts.remove(&(i.script, op)).is_none() {
                     self.utxo_dels.push((i.script, op));
                     self.mem += MEM_DEL;
                 }
@@ -93,7 +117,7 @@ impl FlushBatch {
             }
             let txid = TxidPrefix::from_bytes(tx.txid.as_ref());
             for o in &b.outs[tx.outs.clone()] {
-                self.utxo_puts.insert(
+                utxo_puts.insert(
                     (o.script, OutPointKey { txid, vout: o.vout }),
                     (num, o.value),
                 );
@@ -128,7 +152,35 @@ impl FlushBatch {
         tip: &mut TipState,
         coin: &dyn crate::chain::Coin,
     ) -> Result<WriteBatch> {
-        let mut wb = WriteBatch::default();
+        // Rows are put in key order (roughly, for the utxo and spends varints), which keeps
+        // memtable inserts local; all encoding goes through two reused buffers.
+        let (mut k, mut v) = (Vec::with_capacity(32), Vec::with_capacity(64));
+        let mut txnums: Vec<_> = self
+            .txids
+            .iter()
+            .enumerate()
+            .map(|(i, txid)| {
+                keys::txnum_key(txid.as_byte_array(), TxNum(self.first_txnum + i as u64))
+            })
+            .collect();
+        let mut history = self.history;
+        // Deletions carry no value: `None`.
+        let mut utxo: Vec<(&(ScriptKey, OutPointKey), Option<&(TxNum, u64)>)> = self
+            .utxo_puts
+            .iter()
+            .map(|(key, val)| (key, Some(val)))
+            .chain(self.utxo_dels.iter().map(|key| (key, None)))
+            .collect();
+        let mut spends = self.spends;
+        // The sorts are most of the work: run them on both cores (this is the only thing
+        // running at the end of a catch-up).
+        std::thread::scope(|scope| {
+            scope.spawn(|| history.sort_unstable());
+            scope.spawn(|| utxo.sort_unstable_by(|a, b| a.0.cmp(b.0)));
+            txnums.sort_unstable();
+            spends.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        });
+        let mut wb = WriteBatch::with_capacity_bytes(self.mem + (1 << 20));
         for (h, header, end) in &self.blocks {
             wb.put_cf(
                 store.cf(CF_BLOCKS),
@@ -140,71 +192,45 @@ impl FlushBatch {
         let cf = store.cf(CF_TXIDS);
         for (c, chunk) in self.txids.chunks(keys::TXID_CHUNK).enumerate() {
             let first = TxNum(self.first_txnum + (c * keys::TXID_CHUNK) as u64);
-            let mut v = Vec::with_capacity(chunk.len() * 32);
+            v.clear();
             for txid in chunk {
                 v.extend_from_slice(txid.as_byte_array());
             }
-            wb.put_cf(cf, keys::txid_key(first), v);
+            wb.put_cf(cf, keys::txid_key(first), &v);
         }
-        let mut txnums: Vec<_> = self
-            .txids
-            .iter()
-            .enumerate()
-            .map(|(i, txid)| {
-                keys::txnum_key(txid.as_byte_array(), TxNum(self.first_txnum + i as u64))
-            })
-            .collect();
-        txnums.sort_unstable();
         let cf = store.cf(CF_TXNUMS);
-        for k in &txnums {
-            wb.put_cf(cf, k, []);
+        for key in &txnums {
+            wb.put_cf(cf, key, []);
         }
         drop(txnums);
-        let mut history = self.history;
-        history.sort_unstable();
         let cf = store.cf(CF_HISTORY);
         let mut nums = Vec::new();
         for group in history.chunk_by(|a, b| a.0 == b.0) {
             nums.clear();
             nums.extend(group.iter().map(|(_, n)| *n));
             nums.dedup();
-            wb.put_cf(
-                cf,
-                keys::history_key(&group[0].0, nums[0]),
-                keys::history_value(&nums[1..], nums[0]),
-            );
+            keys::history_value_into(&mut v, &nums[1..], nums[0]);
+            wb.put_cf(cf, keys::history_key(&group[0].0, nums[0]), &v);
         }
         drop(history);
-        let mut utxo: Vec<_> = self
-            .utxo_puts
-            .into_iter()
-            .map(|((s, o), (n, v))| (keys::utxo_key(&s, &o), keys::utxo_value(n, v)))
-            .chain(
-                self.utxo_dels
-                    .iter()
-                    .map(|(s, o)| (keys::utxo_key(s, o), Vec::new())),
-            )
-            .collect();
-        utxo.sort_unstable();
         let cf = store.cf(CF_UTXO);
-        for (k, v) in &utxo {
-            if v.is_empty() {
-                wb.delete_cf(cf, k);
-            } else {
-                wb.put_cf(cf, k, v);
+        for ((s, o), val) in &utxo {
+            keys::utxo_key_into(&mut k, s, o);
+            match val {
+                Some((n, value)) => {
+                    keys::utxo_value_into(&mut v, *n, *value);
+                    wb.put_cf(cf, &k, &v);
+                }
+                None => wb.delete_cf(cf, &k),
             }
         }
         drop(utxo);
-        let mut spends: Vec<_> = self
-            .spends
-            .iter()
-            .map(|(o, n, check)| (keys::spend_key(o, *n), *check))
-            .collect();
-        spends.sort_unstable();
         let cf = store.cf(CF_SPENDS);
-        for (k, v) in &spends {
-            wb.put_cf(cf, k, v);
+        for (o, n, check) in &spends {
+            keys::spend_key_into(&mut k, o, *n);
+            wb.put_cf(cf, &k, check);
         }
+        drop(spends);
         let cf = store.cf(CF_UNDO);
         for h in &self.undo_prune {
             wb.delete_cf(cf, keys::undo_key(*h));

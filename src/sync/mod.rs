@@ -20,11 +20,11 @@ use crate::store::keys::OutPointKey;
 use crate::store::{CF_UNDO, Store, keys};
 use crate::types::{Height, TxNum, TxidPrefix};
 use anyhow::{Context, Result, bail};
-use batch::FlushBatch;
+use batch::{FlushBatch, UtxoMap};
 use bitcoin::BlockHash;
 use prepare::PreparedBlock;
 use progress::Progress;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -60,8 +60,8 @@ pub struct Indexer {
 
 /// How far the pipeline may run ahead of the writer, in blocks per worker.
 const WINDOW_PER_WORKER: u32 = 8;
-/// A catch-up that indexed this many transactions ends with a full compaction.
-const COMPACT_AFTER_TXS: u64 = 100_000;
+/// After a catch-up of this many transactions the index deserves a full compaction.
+pub const COMPACT_AFTER_TXS: u64 = 100_000;
 /// Block hashes asked for in one batch.
 const HASH_CHUNK: u32 = 2000;
 
@@ -108,15 +108,6 @@ impl Indexer {
             stats.blocks += blocks;
             stats.txs += txs;
         }
-        if stats.txs >= COMPACT_AFTER_TXS {
-            let t = std::time::Instant::now();
-            self.store.compact();
-            tracing::info!(
-                "compacted the index after indexing {} txs in {:.1}s",
-                stats.txs,
-                t.elapsed().as_secs_f64()
-            );
-        }
         stats.seconds = started.elapsed().as_secs_f64();
         Ok(stats)
     }
@@ -129,9 +120,26 @@ impl Indexer {
         mut on_tip: impl FnMut(&crate::store::TipState),
     ) -> Result<()> {
         let mut retry = Duration::from_secs(1);
+        let mut compacted = false;
         while !stop.load(Ordering::Relaxed) {
             match self.sync_to_tip(stop) {
-                Ok(_) => retry = Duration::from_secs(1),
+                Ok(stats) => {
+                    retry = Duration::from_secs(1);
+                    if !compacted && stats.txs >= COMPACT_AFTER_TXS {
+                        // Drop spent outputs' tombstones and merge the catch-up's files, in
+                        // the background: RocksDB keeps serving reads and writes meanwhile.
+                        compacted = true;
+                        let store = self.store.clone();
+                        std::thread::spawn(move || {
+                            let t = std::time::Instant::now();
+                            store.compact();
+                            tracing::info!(
+                                "compacted the index in {:.1}s",
+                                t.elapsed().as_secs_f64()
+                            );
+                        });
+                    }
+                }
                 Err(e) => {
                     tracing::error!("sync failed: {e:#}; retrying in {}s", retry.as_secs());
                     std::thread::sleep(retry);
@@ -219,7 +227,7 @@ impl Indexer {
                  this stale block, or delete DB_DIRECTORY and re-index"
             )
         })?;
-        UndoRecord::for_block(&b, TxNum(txnums.start), |i| {
+        UndoRecord::for_block(&b, TxNum(txnums.start), |_, i| {
             self.store
                 .txnum_of(&i.prev_txid, None)?
                 .with_context(|| format!("block {h}: funding tx of an input is not indexed"))
@@ -237,7 +245,7 @@ impl Indexer {
         let undo_from = (end + 1).saturating_sub(self.cfg.reorg_limit);
         let tip = self.store.tip();
         let mut prev = tip.tip_hash();
-        let mut batch = FlushBatch::new(tip.tx_count());
+        let mut batch = FlushBatch::with_budget(tip.tx_count(), budget);
         let mut progress = Progress::new(start, end, tip.tx_count());
         let (mut blocks, mut txs) = (0u64, 0u64);
         let mut hashes: Vec<BlockHash> = Vec::new();
@@ -251,7 +259,12 @@ impl Indexer {
                 let (job_rx, res_tx) = (job_rx.clone(), res_tx.clone());
                 scope.spawn(move || {
                     for (h, hash) in job_rx {
-                        let r = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash);
+                        let mut r = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash);
+                        if let Ok(b) = &mut r {
+                            if h.0 >= undo_from {
+                                self.lookup_funding(b);
+                            }
+                        }
                         if res_tx.send((h, r)).is_err() {
                             break;
                         }
@@ -272,12 +285,14 @@ impl Indexer {
                     }
                 }
             });
-            let mut in_flight = 0usize;
+            // New outputs of the batches handed to the flusher and not yet committed, oldest
+            // first: undo records look funding outputs up there.
+            let mut in_flight: VecDeque<Arc<UtxoMap>> = VecDeque::new();
             // Waits until every batch handed to the flusher is committed.
-            let wait_flushes = |in_flight: &mut usize| -> Result<()> {
-                while *in_flight > 0 {
+            let wait_flushes = |in_flight: &mut VecDeque<Arc<UtxoMap>>| -> Result<()> {
+                while !in_flight.is_empty() {
                     ack_rx.recv().context("flusher stopped")??;
-                    *in_flight -= 1;
+                    in_flight.pop_front();
                 }
                 Ok(())
             };
@@ -316,9 +331,7 @@ impl Indexer {
                         }
                         let first = TxNum(batch.end_txnum());
                         let undo = if b.height.0 >= undo_from {
-                            // Undo records read committed data: let the flusher finish first.
-                            wait_flushes(&mut in_flight)?;
-                            Some(self.make_undo(&batch, &b, first)?)
+                            Some(self.make_undo(&batch, &in_flight, &b, first)?)
                         } else {
                             None
                         };
@@ -333,13 +346,16 @@ impl Indexer {
                         next_apply += 1;
                         if batch.mem_bytes() >= budget {
                             let next = batch.end_txnum();
-                            let full = std::mem::replace(&mut batch, FlushBatch::new(next));
+                            let full = std::mem::replace(
+                                &mut batch,
+                                FlushBatch::with_budget(next, budget),
+                            );
                             while let Ok(ack) = ack_rx.try_recv() {
                                 ack?;
-                                in_flight -= 1;
+                                in_flight.pop_front();
                             }
+                            in_flight.push_back(full.utxos());
                             flush_tx.send(full).context("flusher stopped")?;
-                            in_flight += 1;
                         }
                     }
                 }
@@ -350,8 +366,8 @@ impl Indexer {
             let last = std::mem::take(&mut batch);
             let finished = (|| -> Result<()> {
                 if !last.is_empty() {
+                    in_flight.push_back(last.utxos());
                     flush_tx.send(last).context("flusher stopped")?;
-                    in_flight += 1;
                 }
                 wait_flushes(&mut in_flight)
             })();
@@ -363,16 +379,51 @@ impl Indexer {
         Ok((blocks, txs))
     }
 
-    /// The undo record of a block being indexed: funding tx numbers come from the batch, else
-    /// from the `utxo` table, else from `txnums`.
-    fn make_undo(&self, batch: &FlushBatch, b: &PreparedBlock, first: TxNum) -> Result<UndoRecord> {
-        UndoRecord::for_block(b, first, |i| {
+    /// On a worker: the funding tx numbers of a block's inputs that committed `utxo` rows hold
+    /// (reads in parallel, so the writer rarely has to).
+    fn lookup_funding(&self, b: &mut PreparedBlock) {
+        let found: Vec<Option<TxNum>> = b
+            .ins
+            .iter()
+            .map(|i| {
+                let op = OutPointKey {
+                    txid: TxidPrefix::from_bytes(&i.prev_txid),
+                    vout: i.prev_vout,
+                };
+                self.store
+                    .utxo(&i.script, &op, None)
+                    .ok()
+                    .flatten()
+                    .map(|(n, _)| n)
+            })
+            .collect();
+        b.funding = found;
+    }
+
+    /// The undo record of a block being indexed. Funding tx numbers come from the batch being
+    /// filled, the batches being committed, the workers' lookups, and only then from reading
+    /// `utxo` (committed since the worker looked) or `txnums`.
+    fn make_undo(
+        &self,
+        batch: &FlushBatch,
+        in_flight: &VecDeque<Arc<UtxoMap>>,
+        b: &PreparedBlock,
+        first: TxNum,
+    ) -> Result<UndoRecord> {
+        UndoRecord::for_block(b, first, |index, i| {
             let op = OutPointKey {
                 txid: TxidPrefix::from_bytes(&i.prev_txid),
                 vout: i.prev_vout,
             };
+            let key = (i.script, op);
             if let Some((n, _)) = batch.pending_utxo(&i.script, &op) {
                 return Ok(n);
+            }
+            if let Some((n, _)) = in_flight.iter().rev().find_map(|m| m.get(&key)) {
+                return Ok(*n);
+            }
+            if let Some(Some(n)) = b.funding.get(index) {
+                return Ok(*n);
             }
             if let Some((n, _)) = self.store.utxo(&i.script, &op, None)? {
                 return Ok(n);

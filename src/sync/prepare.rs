@@ -4,7 +4,7 @@
 
 use crate::chain::parse::{SpentOutputs, parse_spent_outputs};
 use crate::chain::{Coin, ParsedBlock};
-use crate::types::{Height, ScriptKey};
+use crate::types::{Height, ScriptKey, TxNum};
 use anyhow::{Context, Result, bail};
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, Txid};
@@ -50,6 +50,8 @@ pub struct PreparedBlock {
     pub touched: Vec<ScriptKey>,
     /// Size of the raw block, for progress reports.
     pub size: usize,
+    /// Per input, the funding tx number when a worker found it (blocks in the undo window only).
+    pub funding: Vec<Option<TxNum>>,
 }
 
 /// Where the spent outputs of a block came from.
@@ -149,6 +151,7 @@ fn build(
         ins: Vec::with_capacity(parsed.inputs.len()),
         touched: Vec::with_capacity(parsed.outputs.len() + parsed.inputs.len()),
         size: raw.len(),
+        funding: Vec::new(),
     };
     let mut prevouts = Vec::new();
     for (i, tx) in parsed.txs.iter().enumerate() {

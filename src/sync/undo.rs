@@ -42,11 +42,12 @@ const RECORD_VERSION: u8 = 2;
 
 impl UndoRecord {
     /// Builds the record of `b`, whose first tx number is `first`; `funding` gives the tx number
-    /// of the transaction an input spends (called only for outputs funded before this block).
+    /// of the transaction an input spends, given the input's index in `b.ins` (called only for
+    /// outputs funded before this block).
     pub fn for_block(
         b: &PreparedBlock,
         first: TxNum,
-        mut funding: impl FnMut(&PreparedIn) -> Result<TxNum>,
+        mut funding: impl FnMut(usize, &PreparedIn) -> Result<TxNum>,
     ) -> Result<UndoRecord> {
         let in_block: HashMap<[u8; 32], TxNum> = b
             .txs
@@ -67,14 +68,15 @@ impl UndoRecord {
                 rec.created
                     .push((o.script, OutPointKey { txid, vout: o.vout }));
             }
-            for i in &b.ins[tx.ins.clone()] {
+            for index in tx.ins.clone() {
+                let i = &b.ins[index];
                 let outpoint = OutPointKey {
                     txid: TxidPrefix::from_bytes(&i.prev_txid),
                     vout: i.prev_vout,
                 };
                 let funding = match in_block.get(&i.prev_txid) {
                     Some(n) => *n,
-                    None => funding(i)?,
+                    None => funding(index, i)?,
                 };
                 rec.spent.push(SpentEntry {
                     script: i.script,
