@@ -320,11 +320,10 @@ impl Store {
     /// Loads the chain of indexed blocks, checking it against the tip record.
     fn load_tip_state(&self, coin: &dyn Coin) -> Result<TipState> {
         let mut state = TipState::default();
-        let mut expected = 0u32;
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_BLOCKS), rocksdb::IteratorMode::Start)
-        {
+        for (expected, item) in (0u32..).zip(
+            self.db
+                .iterator_cf(self.cf(CF_BLOCKS), rocksdb::IteratorMode::Start),
+        ) {
             let (k, v) = item?;
             let height = u32::from_be_bytes(k.as_ref().try_into().context("corrupt blocks key")?);
             if height != expected {
@@ -342,7 +341,6 @@ impl Store {
                 }
             }
             state.push(coin.header_hash(header), count);
-            expected += 1;
         }
         let tip = self.get(CF_META, META_TIP)?;
         let recorded = match tip {

@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// Outputs created in a batch and still unspent: (script, outpoint) → (funding tx, value).
 pub type UtxoMap = FxHashMap<(ScriptKey, OutPointKey), (TxNum, u64)>;
 
+/// A `utxo` row to write: a new output, or (value `None`) a deletion.
+type UtxoRow<'a> = (&'a (ScriptKey, OutPointKey), Option<&'a (TxNum, u64)>);
+
 /// Blocks indexed since the last flush, not yet written.
 #[derive(Default)]
 pub struct FlushBatch {
@@ -165,7 +168,7 @@ impl FlushBatch {
             .collect();
         let mut history = self.history;
         // Deletions carry no value: `None`.
-        let mut utxo: Vec<(&(ScriptKey, OutPointKey), Option<&(TxNum, u64)>)> = self
+        let mut utxo: Vec<UtxoRow> = self
             .utxo_puts
             .iter()
             .map(|(key, val)| (key, Some(val)))
@@ -178,7 +181,7 @@ impl FlushBatch {
             scope.spawn(|| history.sort_unstable());
             scope.spawn(|| utxo.sort_unstable_by(|a, b| a.0.cmp(b.0)));
             txnums.sort_unstable();
-            spends.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+            spends.sort_unstable_by_key(|a| (a.0, a.1));
         });
         let mut wb = WriteBatch::with_capacity_bytes(self.mem + (1 << 20));
         for (h, header, end) in &self.blocks {

@@ -4,7 +4,7 @@
 //! Without REST, the block comes from `getblock <hash> 0` and its spent outputs from the
 //! `prevout` fields of `getblock <hash> 3`, which bitcoind fills from its own undo data.
 
-use super::prepare::{PreparedBlock, Spent, prepare};
+use super::prepare::{DecodedSpent, PreparedBlock, Spent, prepare};
 use crate::chain::{BlockSource, Coin};
 use crate::daemon::Daemon;
 use crate::types::{Height, hex_to_bytes};
@@ -33,12 +33,12 @@ pub fn fetch_and_prepare(
 }
 
 /// Spent outputs from `getblock <hash> 3`.
-fn spent_via_rpc(daemon: &Daemon, hash: &BlockHash) -> Result<Vec<Vec<(u64, Vec<u8>)>>> {
+fn spent_via_rpc(daemon: &Daemon, hash: &BlockHash) -> Result<DecodedSpent> {
     let block = daemon.call("getblock", json!([hash.to_string(), 3]))?;
     decode_verbose_prevouts(&block).with_context(|| format!("getblock {hash} 3: unexpected reply"))
 }
 
-fn decode_verbose_prevouts(block: &Value) -> Option<Vec<Vec<(u64, Vec<u8>)>>> {
+fn decode_verbose_prevouts(block: &Value) -> Option<DecodedSpent> {
     let mut out = Vec::new();
     for tx in block.get("tx")?.as_array()? {
         let mut spent = Vec::new();

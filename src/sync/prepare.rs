@@ -54,12 +54,15 @@ pub struct PreparedBlock {
     pub funding: Vec<Option<TxNum>>,
 }
 
+/// Per transaction, per input: (value, script) of the spent output.
+pub type DecodedSpent = Vec<Vec<(u64, Vec<u8>)>>;
+
 /// Where the spent outputs of a block came from.
 pub enum Spent {
     /// The body of REST `spenttxouts/<hash>.bin`.
     Rest(Vec<u8>),
     /// Decoded elsewhere (e.g. `getblock <hash> 3`): per transaction, per input, (value, script).
-    Decoded(Vec<Vec<(u64, Vec<u8>)>>),
+    Decoded(DecodedSpent),
 }
 
 /// Whether an output can never be spent, so the index skips it (as ElectrumX does: a script that
