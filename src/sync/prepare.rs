@@ -187,6 +187,20 @@ fn build(
                     inputs.len()
                 );
             }
+            // Spent outputs carry no commitment; at least their values must pay for the tx.
+            let spent_sum = prevouts
+                .iter()
+                .try_fold(0u64, |a, (v, _)| a.checked_add(*v));
+            let out_sum = parsed
+                .tx_outputs(tx)
+                .iter()
+                .try_fold(0u64, |a, o| a.checked_add(o.value));
+            if spent_sum.zip(out_sum).is_none_or(|(i, o)| i < o) {
+                bail!(
+                    "block {height} tx {}: spent outputs from the daemon do not cover the tx's outputs; corrupt reply",
+                    tx.txid
+                );
+            }
             for (input, &(value, script)) in inputs.iter().zip(&prevouts) {
                 let key = ScriptKey::from_script(script);
                 b.ins.push(PreparedIn {
