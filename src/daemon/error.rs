@@ -59,7 +59,7 @@ pub enum DaemonError {
         status: u16,
         request: String,
         body: String,
-        hint: String,
+        hint: &'static str,
     },
 
     /// A JSON-RPC error object (not retried, except -28 "warming up").
@@ -75,17 +75,18 @@ pub enum DaemonError {
 
     /// The daemon is on another network than the configured coin.
     #[error(
-        "bitcoind at {endpoint} is on the wrong network: its genesis block is {daemon_genesis} \
-         ({daemon_network}), but Ferrum is configured for {coin} {net} (genesis {expected_genesis}); \
-         point DAEMON_URL at a {net} node or set COIN/NET to match the node"
+        "bitcoind at {endpoint} is on the wrong network: it runs {found}, but Ferrum is \
+         configured for {expected}; point DAEMON_URL at a {net} node or set COIN/NET to match \
+         the node"
     )]
     WrongNetwork {
         endpoint: String,
-        coin: String,
-        net: String,
-        expected_genesis: String,
-        daemon_genesis: String,
-        daemon_network: String,
+        /// e.g. `Bitcoin mainnet (genesis 0000…)`.
+        expected: String,
+        /// e.g. `chain regtest (genesis 0f91…)`.
+        found: String,
+        /// The configured network name, e.g. `mainnet`.
+        net: &'static str,
     },
 }
 
@@ -139,11 +140,9 @@ mod tests {
         assert_eq!(e.rpc_code(), Some(-5));
         let e = DaemonError::WrongNetwork {
             endpoint: "x:1".into(),
-            coin: "Bitcoin".into(),
-            net: "mainnet".into(),
-            expected_genesis: "00".into(),
-            daemon_genesis: "0f".into(),
-            daemon_network: "regtest".into(),
+            expected: "Bitcoin mainnet (genesis 00)".into(),
+            found: "chain regtest (genesis 0f)".into(),
+            net: "mainnet",
         };
         let s = e.to_string();
         assert!(s.contains("regtest") && s.contains("mainnet"), "{s}");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 /// Consecutive connection failures on the current endpoint before switching to the next.
 pub(crate) const FAILURES_BEFORE_SWITCH: u32 = 2;
 /// How often, while away from the preferred (first) endpoint, one request is sent to it to see
-/// whether it is back.
+/// whether it is back (the default of [`RetryPolicy::probe_interval`]).
 pub(crate) const PREFERRED_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Exponential backoff: `initial`, doubling, capped at `max`.
@@ -18,6 +18,8 @@ pub(crate) struct RetryPolicy {
     pub max: Duration,
     /// Total time one call may spend retrying before it returns the last error.
     pub budget: Duration,
+    /// See [`PREFERRED_PROBE_INTERVAL`].
+    pub probe_interval: Duration,
 }
 
 impl RetryPolicy {
@@ -25,6 +27,7 @@ impl RetryPolicy {
         initial: Duration::from_millis(100),
         max: Duration::from_secs(5),
         budget: Duration::from_secs(120),
+        probe_interval: PREFERRED_PROBE_INTERVAL,
     };
 
     /// Delay before retry number `retry` (0-based).
@@ -55,16 +58,18 @@ pub(crate) struct Failover {
     /// Set once we moved away from endpoint 0; cleared when it answers again.
     away_since: Option<Instant>,
     last_probe: Option<Instant>,
+    probe_interval: Duration,
 }
 
 impl Failover {
-    pub(crate) fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize, probe_interval: Duration) -> Self {
         Failover {
             n: n.max(1),
             current: 0,
             failures: 0,
             away_since: None,
             last_probe: None,
+            probe_interval,
         }
     }
 
@@ -73,12 +78,12 @@ impl Failover {
     }
 
     /// The endpoint the next request goes to: the current one, except that while away from
-    /// the preferred endpoint, one request per [`PREFERRED_PROBE_INTERVAL`] probes it.
+    /// the preferred endpoint, one request per probe interval goes to it.
     pub(crate) fn pick(&mut self, now: Instant) -> usize {
         if self.current != 0 && self.away_since.is_some() {
             let due = self
                 .last_probe
-                .is_none_or(|t| now.saturating_duration_since(t) >= PREFERRED_PROBE_INTERVAL);
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.probe_interval);
             if due {
                 self.last_probe = Some(now);
                 return 0;
@@ -154,7 +159,7 @@ mod tests {
 
     #[test]
     fn single_endpoint_never_switches() {
-        let mut f = Failover::new(1);
+        let mut f = Failover::new(1, PREFERRED_PROBE_INTERVAL);
         let now = Instant::now();
         for _ in 0..10 {
             assert_eq!(f.pick(now), 0);
@@ -165,7 +170,7 @@ mod tests {
 
     #[test]
     fn switches_round_robin_after_repeated_failures() {
-        let mut f = Failover::new(3);
+        let mut f = Failover::new(3, PREFERRED_PROBE_INTERVAL);
         let t0 = Instant::now();
         assert_eq!(f.on_connection_failure(0, t0), FailureOutcome::Counted);
         assert_eq!(
@@ -195,7 +200,7 @@ mod tests {
 
     #[test]
     fn late_failures_from_the_old_endpoint_do_not_count() {
-        let mut f = Failover::new(2);
+        let mut f = Failover::new(2, PREFERRED_PROBE_INTERVAL);
         let t0 = Instant::now();
         f.on_connection_failure(0, t0);
         f.on_connection_failure(0, t0);
@@ -206,7 +211,7 @@ mod tests {
 
     #[test]
     fn probes_the_preferred_endpoint_periodically_and_recovers() {
-        let mut f = Failover::new(2);
+        let mut f = Failover::new(2, PREFERRED_PROBE_INTERVAL);
         let t0 = Instant::now();
         f.on_connection_failure(0, t0);
         f.on_connection_failure(0, t0);

@@ -65,7 +65,7 @@ pub(crate) fn status_verdict<T>(status: u16, body: &[u8], ctx: ReplyContext) -> 
         status,
         request: ctx.request.to_string(),
         body: text,
-        hint: http_hint(status).to_string(),
+        hint: http_hint(status),
     }))
 }
 

@@ -3,13 +3,15 @@
 //! between several endpoints.
 //!
 //! Blocks come from binary REST (`/rest/block/<hash>.bin`) when bitcoind answers it, else from
-//! `getblock <hash> 0`; spent outputs (undo data) from `/rest/spenttxouts/<hash>.bin` (Core
-//! >= 30) when available. Layout: [`rpc`] is the transport (auth, retry, failover via
+//! `getblock <hash> 0`; spent outputs (undo data) from `/rest/spenttxouts/<hash>.bin` (Core 30
+//! and later) when available. Layout: [`rpc`] is the transport (auth, retry, failover via
 //! [`failover`]), [`jsonrpc`] and [`rest`] interpret answers, [`reply`] types them.
 
 mod error;
 mod failover;
 mod jsonrpc;
+#[cfg(test)]
+mod mock;
 mod reply;
 mod rest;
 mod rpc;
@@ -34,6 +36,9 @@ use tracing::{debug, info, warn};
 
 /// How long `connect` waits for a starting bitcoind to finish loading (RPC -28).
 const CONNECT_WARMUP_BUDGET: Duration = Duration::from_secs(3600);
+/// Longest single `waitfornewblock` request: below bitcoind's default `-rpcservertimeout` (30 s),
+/// which older (libevent) versions apply to requests still being processed.
+const LONG_POLL_CHUNK: Duration = Duration::from_secs(25);
 /// Poll interval of [`Daemon::wait_for_new_block`] when `waitfornewblock` is unsupported.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -109,11 +114,14 @@ impl Daemon {
             .unwrap_or_else(|| "an unknown network".into());
             return Err(DaemonError::WrongNetwork {
                 endpoint: transport.current_endpoint(),
-                coin: coin.name().into(),
-                net: coin.net().into(),
-                expected_genesis: coin.genesis_hash().to_string(),
-                daemon_genesis: genesis.to_string(),
-                daemon_network,
+                expected: format!(
+                    "{} {} (genesis {})",
+                    coin.name(),
+                    coin.net(),
+                    coin.genesis_hash()
+                ),
+                found: format!("{daemon_network} (genesis {genesis})"),
+                net: coin.net(),
             });
         }
 
@@ -175,6 +183,10 @@ impl Daemon {
 
     /// `None` when `height` is above the daemon's tip (RPC error -8).
     pub fn block_hash(&self, height: u32) -> Result<Option<BlockHash>, DaemonError> {
+        if i32::try_from(height).is_err() {
+            // Core's heights are `int`: it answers "JSON integer out of range" (-1) for these.
+            return Ok(None);
+        }
         match self.call("getblockhash", json!([height])) {
             Ok(v) => reply::hash(&v, "getblockhash").map(Some),
             Err(DaemonError::Rpc {
@@ -276,12 +288,33 @@ impl Daemon {
     /// tip (equal to `current` after a timeout). Uses `waitfornewblock timeout current_tip`
     /// on its own connection so it never holds up other calls; falls back to
     /// `waitfornewblock timeout` on older Core, and to polling `getbestblockhash` every second
-    /// when the daemon has no `waitfornewblock`.
+    /// when the daemon has no `waitfornewblock`. Long timeouts are split into requests of at
+    /// most [`LONG_POLL_CHUNK`], below bitcoind's default `-rpcservertimeout`.
     pub fn wait_for_new_block(
         &self,
         current: &BlockHash,
         timeout: Duration,
     ) -> Result<BlockHash, DaemonError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let started = Instant::now();
+            let chunk = deadline
+                .saturating_duration_since(started)
+                .min(LONG_POLL_CHUNK);
+            let tip = self.wait_once(current, chunk)?;
+            let now = Instant::now();
+            if tip != *current || now >= deadline {
+                return Ok(tip);
+            }
+            if now - started < chunk / 2 {
+                // Answered early without a new tip (e.g. bitcoind shutting down): do not spin.
+                std::thread::sleep(Duration::from_millis(100).min(deadline - now));
+            }
+        }
+    }
+
+    /// One long poll of at most `timeout`, downgrading the way of waiting when refused.
+    fn wait_once(&self, current: &BlockHash, timeout: Duration) -> Result<BlockHash, DaemonError> {
         let timeout_ms = u64::try_from(timeout.as_millis())
             .unwrap_or(u64::MAX)
             .clamp(1, i32::MAX as u64);

@@ -193,7 +193,10 @@ impl Transport {
             longpoll_agent: agent(4),
             request_timeout: settings.request_timeout,
             policy,
-            failover: Mutex::new(Failover::new(settings.endpoints.len())),
+            failover: Mutex::new(Failover::new(
+                settings.endpoints.len(),
+                policy.probe_interval,
+            )),
             next_id: AtomicU64::new(1),
         })
     }
@@ -302,6 +305,9 @@ impl Transport {
         let start = Instant::now();
         let mut retries = 0u32;
         let mut auth_failures = 0u32;
+        // A switch of endpoint (or a failed probe) is retried at once, but never twice in a
+        // row, so the backoff and the budget always apply.
+        let mut was_immediate = false;
         loop {
             let idx = self.failover().pick(Instant::now());
             let Some(ep) = self.endpoints.get(idx) else {
@@ -380,9 +386,11 @@ impl Transport {
                     }
                 }
             };
-            if immediate {
+            if immediate && !was_immediate {
+                was_immediate = true;
                 continue;
             }
+            was_immediate = false;
             let budget = match (warming, opts.warmup_budget) {
                 (true, Some(b)) => b,
                 _ => self.policy.budget,
@@ -547,6 +555,7 @@ mod tests {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(2),
             budget: Duration::from_millis(20),
+            probe_interval: Duration::ZERO,
         };
         let t = Transport::new(&settings(vec![ep]), policy).unwrap_or_else(|e| panic!("{e}"));
         let r = t.call("getblockcount", &Value::Array(vec![]), t.opts());
@@ -576,6 +585,7 @@ mod tests {
             initial: Duration::from_millis(1),
             max: Duration::from_millis(5),
             budget: Duration::from_millis(200),
+            probe_interval: Duration::ZERO,
         };
         let t =
             Transport::new(&settings(vec![a, b.clone()]), policy).unwrap_or_else(|e| panic!("{e}"));
