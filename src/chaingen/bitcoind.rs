@@ -128,7 +128,11 @@ impl Bitcoind {
 
     fn spawn(datadir: PathBuf, remove_datadir: bool, extra_args: &[&str]) -> Result<Bitcoind> {
         let binary = Self::binary()?;
+        // No connection reuse: bitcoind closes idle keep-alive connections after
+        // -rpcservertimeout (30 s), and ureq does not retry a POST whose pooled connection
+        // turns out closed. A new loopback connection per call costs ~0.1 ms.
         let agent = ureq::AgentBuilder::new()
+            .max_idle_connections(0)
             .timeout_connect(Duration::from_secs(5))
             .timeout_read(RPC_TIMEOUT)
             .timeout_write(RPC_TIMEOUT)
@@ -356,7 +360,8 @@ impl Bitcoind {
     }
 
     /// Kills the process with SIGKILL (for crash tests); the datadir stays until drop and
-    /// [`Bitcoind::restart`] can start it again.
+    /// [`Bitcoind::restart`] can start it again. Like any crash, this can lose the last blocks
+    /// bitcoind had not flushed yet (`gettxoutsetinfo` before the kill forces a flush).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

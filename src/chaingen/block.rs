@@ -256,7 +256,7 @@ mod tests {
     fn tip(times: &[u32]) -> ChainTip {
         ChainTip {
             hash: BlockHash::all_zeros(),
-            height: 10,
+            height: 20,
             times: times.iter().copied().collect(),
         }
     }
@@ -276,7 +276,7 @@ mod tests {
         // Parent ahead of now: one second after it.
         assert_eq!(tip(&[100, 2000]).next_time(1000), 2001);
         // Never more than an hour ahead of now, unless the median time past forces it.
-        assert_eq!(tip(&[100, 9000]).next_time(1000), 4600);
+        assert_eq!(tip(&[100, 200, 9000]).next_time(1000), 4600);
         let t = tip(&[9000; 11]);
         assert_eq!(t.median_time_past(), 9000);
         assert_eq!(t.next_time(1000), 9001);
@@ -286,11 +286,12 @@ mod tests {
     fn assembles_a_valid_looking_block() {
         let parent = tip(&[1_600_000_000]);
         let out = TxOut {
-            value: regtest_subsidy(11),
+            value: regtest_subsidy(21),
             script_pubkey: Bitcoind::mine_script(),
         };
         let block = assemble_block(&parent, 1_600_000_001, vec![out], 7, vec![]).unwrap();
-        assert_eq!(block.bip34_block_height().unwrap(), 11);
+        // (rust-bitcoin only parses heights above 16, which BIP34 encodes as data pushes.)
+        assert_eq!(block.bip34_block_height().unwrap(), 21);
         assert!(block.check_merkle_root());
         assert!(block.header.target().is_met_by(block.block_hash()));
         assert_eq!(
@@ -299,7 +300,7 @@ mod tests {
             "no commitment without segwit txs"
         );
         let child = parent.child(&block);
-        assert_eq!(child.height, 11);
+        assert_eq!(child.height, 21);
         assert_eq!(child.times.len(), 2);
     }
 

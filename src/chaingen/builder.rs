@@ -253,7 +253,12 @@ impl ChainBuilder {
             if have >= wanted + fee {
                 break;
             }
-            if let Some(u) = self.pool.items.get(self.pool.index[&op]) {
+            if let Some(u) = self
+                .pool
+                .index
+                .get(&op)
+                .and_then(|&i| self.pool.items.get(i))
+            {
                 have += u.txout.value.to_sat();
                 inputs.push(u.outpoint);
             }
@@ -371,8 +376,10 @@ impl ChainBuilder {
             let amount = if k + 1 == payable.len() {
                 left
             } else {
-                let max = left - MIN_OUTPUT * (payable.len() - k - 1) as u64;
-                self.rng.gen_range(MIN_OUTPUT..=max.max(MIN_OUTPUT))
+                let max = left.saturating_sub(MIN_OUTPUT * (payable.len() - k - 1) as u64);
+                self.rng
+                    .gen_range(MIN_OUTPUT..=max.max(MIN_OUTPUT))
+                    .min(left)
             };
             left -= amount;
             outputs[i].1 = Amount::from_sat(amount);

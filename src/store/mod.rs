@@ -378,7 +378,8 @@ impl Store {
     /// key order, never deleted) and `undo` (pruned by range) gain nothing from it.
     pub fn compact(&self) {
         for name in [CF_TXNUMS, CF_HISTORY, CF_UTXO, CF_SPENDS] {
-            self.db.compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
+            self.db
+                .compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
         }
     }
 
