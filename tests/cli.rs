@@ -83,6 +83,9 @@ fn sync_then_query_by_address_scripthash_and_script() {
                 .contains(&format!("history ({} txs)", expected_history.len()))
         );
     }
+    let out = ferrum(Some(&d), &db, &["--net", "regtest", "compact"]);
+    assert!(out.status.success(), "compact: {}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("compacted index"));
     // Garbage and another network's address are refused with a clear message.
     let out = ferrum(
         None,

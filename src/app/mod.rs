@@ -19,6 +19,7 @@ pub fn run(config: Config, command: Command) -> Result<()> {
     match command {
         Command::Serve => serve(&config, &*install_stop_handler()?),
         Command::Sync => sync_once(&config, &*install_stop_handler()?),
+        Command::Compact => compact(&config),
         Command::Query {
             target,
             json,
@@ -93,6 +94,18 @@ fn serve(config: &Config, stop: &AtomicBool) -> Result<()> {
     Ok(())
 }
 
+/// `ferrum compact`: a full compaction now, with the sizes before and after.
+fn compact(config: &Config) -> Result<()> {
+    let store = Store::open(&config.db_dir, config.coin, config.cache_mb)?;
+    let txs = store.tip().tx_count().max(1);
+    print_sizes(&store, txs, "index");
+    let t = std::time::Instant::now();
+    store.compact()?;
+    println!("compacted in {:.1}s", t.elapsed().as_secs_f64());
+    print_sizes(&store, txs, "compacted index");
+    Ok(())
+}
+
 /// Prints the size of each column family, and per transaction.
 fn print_sizes(store: &Store, txs: u64, what: &str) {
     let sizes = store.cf_sizes();
@@ -141,11 +154,11 @@ fn sync_once(config: &Config, stop: &AtomicBool) -> Result<()> {
         rate(stats.txs),
     );
     print_sizes(store, txs, "index");
-    if stats.txs >= crate::sync::COMPACT_AFTER_TXS && !stop.load(Ordering::Relaxed) {
-        let t = std::time::Instant::now();
-        store.compact();
-        println!("compacted in {:.1}s", t.elapsed().as_secs_f64());
-        print_sizes(store, txs, "compacted index");
+    if stats.txs >= crate::sync::COMPACT_AFTER_TXS {
+        // Like electrs' --sync-once, exit without compacting: `ferrum` compacts in the
+        // background when it next serves, or `ferrum compact` does it now.
+        store.mark_compaction_pending()?;
+        println!("a full compaction is pending (`ferrum compact`, or `ferrum` in the background)");
     }
     if stop.load(Ordering::Relaxed) {
         println!("interrupted");

@@ -86,6 +86,9 @@ pub(crate) enum Sub {
     /// Index up to the daemon's current tip, then exit (benchmarks, scripts).
     #[command(after_help = AFTER_HELP)]
     Sync,
+    /// Compact the index now (`ferrum` also does it in the background after a large catch-up).
+    #[command(after_help = AFTER_HELP)]
+    Compact,
     /// Look an address, script hash or script up in the index and print what it holds.
     #[command(after_help = AFTER_HELP)]
     Query {

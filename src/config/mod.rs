@@ -37,6 +37,8 @@ pub enum Command {
     Serve,
     /// Index up to the daemon's current tip, then exit (benchmarks, scripts).
     Sync,
+    /// Compact the index now, then exit.
+    Compact,
     /// `ferrum query <TARGET> [--json] [--limit N]`: TARGET is an address (bech32/base58), a
     /// scripthash (64 hex) or a script (hex).
     Query {
@@ -164,6 +166,7 @@ pub fn load_from(
     let command = match cli.command {
         None | Some(cli::Sub::Serve) => Command::Serve,
         Some(cli::Sub::Sync) => Command::Sync,
+        Some(cli::Sub::Compact) => Command::Compact,
         Some(cli::Sub::Query {
             target,
             json,

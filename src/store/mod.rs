@@ -50,6 +50,8 @@ pub const ALL_CFS: [&str; 8] = [
 
 const META_FORMAT: &[u8] = b"format";
 const META_TIP: &[u8] = b"tip";
+/// Present while a large catch-up has not been followed by a full compaction.
+const META_COMPACT_PENDING: &[u8] = b"compact_pending";
 
 /// What a database was made for; refused at open when it does not match.
 #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -376,11 +378,34 @@ impl Store {
     /// Compacts the families that shrink: after a large catch-up this drops the tombstones of
     /// spent outputs and merges the per-flush files of the hash-keyed tables. `txids` (written in
     /// key order, never deleted) and `undo` (pruned by range) gain nothing from it.
-    pub fn compact(&self) {
+    pub fn compact(&self) -> Result<()> {
         for name in [CF_TXNUMS, CF_HISTORY, CF_UTXO, CF_SPENDS] {
             self.db
                 .compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
         }
+        let mut batch = WriteBatch::default();
+        batch.delete_cf(self.cf(CF_META), META_COMPACT_PENDING);
+        self.write_meta(batch)
+    }
+
+    /// Records that a full compaction is due (done by [`Store::compact`], e.g. when `serve`
+    /// starts), so that it survives a `ferrum sync` that exits right after a large catch-up.
+    pub fn mark_compaction_pending(&self) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), META_COMPACT_PENDING, []);
+        self.write_meta(batch)
+    }
+
+    pub fn compaction_pending(&self) -> Result<bool> {
+        Ok(self.get(CF_META, META_COMPACT_PENDING)?.is_some())
+    }
+
+    /// Writes and persists a batch of `meta` rows only (no tip change), under the tip lock so
+    /// it cannot interleave with a commit.
+    fn write_meta(&self, batch: WriteBatch) -> Result<()> {
+        let _guard = self.tip.write().unwrap_or_else(|e| e.into_inner());
+        self.write(batch)?;
+        self.persist()
     }
 
     /// Estimated live bytes per column family (for reports).
@@ -397,5 +422,42 @@ impl Store {
                 (name, size)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Bitcoin;
+
+    #[test]
+    fn pending_compaction_survives_a_restart_until_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let coin = &Bitcoin::REGTEST;
+        {
+            let store = Store::open(dir.path(), coin, 16).unwrap();
+            assert!(!store.compaction_pending().unwrap());
+            store.mark_compaction_pending().unwrap();
+        }
+        let store = Store::open(dir.path(), coin, 16).unwrap();
+        assert!(store.compaction_pending().unwrap());
+        store.compact().unwrap();
+        assert!(!store.compaction_pending().unwrap());
+    }
+
+    #[test]
+    fn another_network_or_foreign_directory_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), &Bitcoin::REGTEST, 16).unwrap());
+        let err = Store::open(dir.path(), &Bitcoin::SIGNET, 16).err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("holds an index of Bitcoin regtest"),
+            "{err}"
+        );
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("CURRENT"), b"MANIFEST-000001\n").unwrap();
+        assert!(Store::open(other.path(), &Bitcoin::REGTEST, 16).is_err());
+        assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 1);
     }
 }

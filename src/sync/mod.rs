@@ -120,24 +120,30 @@ impl Indexer {
         mut on_tip: impl FnMut(&crate::store::TipState),
     ) -> Result<()> {
         let mut retry = Duration::from_secs(1);
-        let mut compacted = false;
+        let mut compacting: Option<std::thread::JoinHandle<()>> = None;
         while !stop.load(Ordering::Relaxed) {
             match self.sync_to_tip(stop) {
                 Ok(stats) => {
                     retry = Duration::from_secs(1);
-                    if !compacted && stats.txs >= COMPACT_AFTER_TXS {
+                    if stats.txs >= COMPACT_AFTER_TXS {
+                        self.store.mark_compaction_pending()?;
+                    }
+                    if compacting.as_ref().is_none_or(|t| t.is_finished())
+                        && self.store.compaction_pending()?
+                    {
                         // Drop spent outputs' tombstones and merge the catch-up's files, in
                         // the background: RocksDB keeps serving reads and writes meanwhile.
-                        compacted = true;
                         let store = self.store.clone();
-                        std::thread::spawn(move || {
+                        compacting = Some(std::thread::spawn(move || {
                             let t = std::time::Instant::now();
-                            store.compact();
-                            tracing::info!(
-                                "compacted the index in {:.1}s",
-                                t.elapsed().as_secs_f64()
-                            );
-                        });
+                            match store.compact() {
+                                Ok(()) => tracing::info!(
+                                    "compacted the index in {:.1}s",
+                                    t.elapsed().as_secs_f64()
+                                ),
+                                Err(e) => tracing::warn!("index compaction failed: {e:#}"),
+                            }
+                        }));
                     }
                 }
                 Err(e) => {
