@@ -1,6 +1,6 @@
 //! Undo records: what it takes to remove one block from the index exactly.
 //!
-//! A record lists the outputs the block created and, for every input, the output it spent
+//! A record lists the scripts the block paid to and, for every input, the output it spent
 //! (script, outpoint, funding tx number, value) and the spending tx number. From that follow the
 //! scripts whose history the block extended (truncated on undo), the outputs to delete and to put
 //! back (those funded before the block), and the spends to forget. It is derived from the block
@@ -34,11 +34,13 @@ pub struct SpentEntry {
 pub struct UndoRecord {
     pub first_txnum: TxNum,
     pub tx_count: u64,
-    pub created: Vec<(ScriptKey, OutPointKey)>,
+    /// Scripts of the outputs the block created (sorted, each once); their `utxo` rows funded
+    /// by the block are found by prefix scan on undo.
+    pub created: Vec<ScriptKey>,
     pub spent: Vec<SpentEntry>,
 }
 
-const RECORD_VERSION: u8 = 2;
+const RECORD_VERSION: u8 = 3;
 
 impl UndoRecord {
     /// Builds the record of `b`, whose first tx number is `first`; `funding` gives the tx number
@@ -63,11 +65,8 @@ impl UndoRecord {
         };
         for (pos, tx) in b.txs.iter().enumerate() {
             let spender = TxNum(first.0 + pos as u64);
-            let txid = TxidPrefix::from_bytes(tx.txid.as_ref());
-            for o in &b.outs[tx.outs.clone()] {
-                rec.created
-                    .push((o.script, OutPointKey { txid, vout: o.vout }));
-            }
+            rec.created
+                .extend(b.outs[tx.outs.clone()].iter().map(|o| o.script));
             for index in tx.ins.clone() {
                 let i = &b.ins[index];
                 let outpoint = OutPointKey {
@@ -87,6 +86,8 @@ impl UndoRecord {
                 });
             }
         }
+        rec.created.sort_unstable();
+        rec.created.dedup();
         Ok(rec)
     }
 
@@ -96,9 +97,8 @@ impl UndoRecord {
         v.extend_from_slice(&self.first_txnum.to_bytes());
         put_varint(&mut v, self.tx_count);
         put_varint(&mut v, self.created.len() as u64);
-        for (s, o) in &self.created {
+        for s in &self.created {
             v.extend_from_slice(&s.0);
-            put_outpoint(&mut v, o);
         }
         put_varint(&mut v, self.spent.len() as u64);
         for e in &self.spent {
@@ -124,8 +124,8 @@ impl UndoRecord {
             tx_count,
             ..Default::default()
         };
-        for _ in 0..count(d, 20)? {
-            rec.created.push((script(d)?, outpoint(d)?));
+        for _ in 0..count(d, ScriptKey::LEN)? {
+            rec.created.push(script(d)?);
         }
         for _ in 0..count(d, 27)? {
             let (script, outpoint) = (script(d)?, outpoint(d)?);
@@ -151,7 +151,7 @@ impl UndoRecord {
         let mut scripts: Vec<ScriptKey> = self
             .created
             .iter()
-            .map(|(s, _)| *s)
+            .copied()
             .chain(self.spent.iter().map(|e| e.script))
             .collect();
         scripts.sort_unstable();
@@ -159,8 +159,13 @@ impl UndoRecord {
         for s in &scripts {
             truncate_history(store, &mut batch, s, self.first_txnum)?;
         }
-        for (s, o) in &self.created {
-            batch.delete_cf(store.cf(CF_UTXO), keys::utxo_key(s, o));
+        // The block is the tip: its outputs are the rows funded at or after its first tx.
+        for s in &self.created {
+            for (o, n, _) in store.utxos(s, None)? {
+                if n >= self.first_txnum {
+                    batch.delete_cf(store.cf(CF_UTXO), keys::utxo_key(s, &o));
+                }
+            }
         }
         for e in &self.spent {
             batch.delete_cf(store.cf(CF_SPENDS), keys::spend_key(&e.outpoint, e.spender));
@@ -285,7 +290,7 @@ mod tests {
         let rec = UndoRecord {
             first_txnum: TxNum(77),
             tx_count: 3,
-            created: vec![(s, o), (ScriptKey([1; 11]), o)],
+            created: vec![ScriptKey([1; 11]), s],
             spent: vec![
                 SpentEntry {
                     script: s,
