@@ -36,13 +36,7 @@ fn check_oracle(q: &Query) -> usize {
         };
         match method {
             "blockchain.scripthash.get_history" => {
-                let expected: Vec<Value> = result
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|e| e["height"].as_i64() > Some(0))
-                    .cloned()
-                    .collect();
+                let expected = confirmed(result);
                 let got: Vec<Value> = view
                     .history(&key)
                     .unwrap()
@@ -52,13 +46,7 @@ fn check_oracle(q: &Query) -> usize {
                 assert_eq!(got, expected, "get_history {hash}");
             }
             "blockchain.scripthash.listunspent" => {
-                let expected: Vec<Value> = result
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .filter(|e| e["height"].as_i64() > Some(0))
-                    .cloned()
-                    .collect();
+                let expected = confirmed(result);
                 let got: Vec<Value> = view
                     .utxos(&key)
                     .unwrap()
@@ -80,6 +68,16 @@ fn check_oracle(q: &Query) -> usize {
         checked += 1;
     }
     checked
+}
+
+/// The confirmed entries (height > 0) of a history or listunspent reply.
+fn confirmed(result: &Value) -> Vec<Value> {
+    let entries = result.as_array().expect("a list");
+    entries
+        .iter()
+        .filter(|e| e["height"].as_i64() > Some(0))
+        .cloned()
+        .collect()
 }
 
 /// Outpoints spent by the fixture's mempool transactions.

@@ -13,18 +13,6 @@ use ferrum::chaingen::OutputType;
 use serde_json::json;
 use std::collections::HashSet;
 
-const ALL_TYPES: [OutputType; 9] = [
-    OutputType::P2pk,
-    OutputType::P2pkh,
-    OutputType::P2shP2wpkh,
-    OutputType::P2shMultisig,
-    OutputType::P2wpkh,
-    OutputType::P2wshMultisig,
-    OutputType::P2tr,
-    OutputType::BareMultisig,
-    OutputType::OpReturn,
-];
-
 /// Whether some block of `b` spends an output created earlier in the same block.
 fn has_in_block_spend(b: &ChainBuilder) -> bool {
     b.blocks().iter().any(|block| {
