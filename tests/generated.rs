@@ -29,7 +29,7 @@ fn has_in_block_spend(b: &ChainBuilder) -> bool {
 fn every_type_chain(d: &Bitcoind, seed: u64) -> ChainBuilder {
     let mut b = ChainBuilder::new(seed);
     b.mine_empty(d, 101).unwrap();
-    let outputs: Vec<_> = ALL_TYPES
+    let outputs: Vec<_> = OutputType::ALL
         .iter()
         .map(|t| (*t, Amount::from_sat(200_000)))
         .collect();
