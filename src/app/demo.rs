@@ -56,6 +56,7 @@ pub fn run(config: &Config, blocks: u32, dir: Option<PathBuf>) -> Result<()> {
         reorg_limit: config.reorg_limit,
         threads: config.index_threads,
         poll_interval: Duration::from_secs(5),
+        zmq_block_endpoint: None,
     };
     let indexer = Indexer::new(store, daemon, coin, cfg);
     let stop = super::install_stop_handler()?;

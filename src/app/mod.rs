@@ -54,13 +54,6 @@ fn install_stop_handler() -> Result<Arc<AtomicBool>> {
 
 /// Opens the index and connects to the daemon.
 pub fn open_indexer(config: &Config) -> Result<Indexer> {
-    if let Some(endpoint) = &config.zmq_block_endpoint {
-        anyhow::bail!(
-            "--zmq-block / FERRUM_ZMQ_BLOCK ({endpoint}): ZMQ block notifications are not supported \
-             yet; remove the option. Ferrum notices new blocks at once without it, through \
-             bitcoind's waitfornewblock long-poll"
-        );
-    }
     let store = Arc::new(Store::open(&config.db_dir, config.coin, config.cache_mb)?);
     let tip = store.tip();
     tracing::info!(
@@ -75,6 +68,7 @@ pub fn open_indexer(config: &Config) -> Result<Indexer> {
         reorg_limit: config.reorg_limit,
         threads: config.index_threads,
         poll_interval: config.poll_interval_blocks,
+        zmq_block_endpoint: config.zmq_block_endpoint.clone(),
     };
     Ok(Indexer::new(store, daemon, config.coin, cfg))
 }

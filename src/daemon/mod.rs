@@ -16,6 +16,7 @@ mod reply;
 mod rest;
 mod rpc;
 pub mod settings;
+pub mod zmq;
 
 pub use error::DaemonError;
 pub use reply::{BlockchainInfo, HeaderInfo};

@@ -39,6 +39,9 @@ pub struct IndexerConfig {
     pub threads: usize,
     /// Longest wait for a new block before asking again (`DAEMON_POLL_INTERVAL_BLOCKS`).
     pub poll_interval: Duration,
+    /// bitcoind's `-zmqpubhashblock` endpoint: wait for its announcements instead of the
+    /// `waitfornewblock` long-poll.
+    pub zmq_block_endpoint: Option<String>,
 }
 
 /// What one catch-up did.
@@ -119,6 +122,13 @@ impl Indexer {
         stop: &AtomicBool,
         mut on_tip: impl FnMut(&crate::store::TipState),
     ) -> Result<()> {
+        let zmq = match &self.cfg.zmq_block_endpoint {
+            Some(endpoint) => Some(
+                crate::daemon::zmq::BlockNotifications::subscribe(endpoint)
+                    .context("cannot start the ZMQ subscriber")?,
+            ),
+            None => None,
+        };
         let mut retry = Duration::from_secs(1);
         let mut compacting: Option<std::thread::JoinHandle<()>> = None;
         while !stop.load(Ordering::Relaxed) {
@@ -156,7 +166,11 @@ impl Indexer {
             let tip = self.store.tip();
             on_tip(&tip);
             let Some(hash) = tip.tip_hash() else { continue };
-            if let Err(e) = self
+            if let Some(zmq) = &zmq {
+                // An announcement or the poll interval, then look again: sync_to_tip acts on
+                // any change of the daemon's best hash.
+                zmq.wait(self.cfg.poll_interval);
+            } else if let Err(e) = self
                 .daemon
                 .wait_for_new_block(&hash, self.cfg.poll_interval)
             {

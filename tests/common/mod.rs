@@ -34,6 +34,7 @@ pub fn indexer(d: &Bitcoind, dir: &Path, reorg_limit: u32) -> Indexer {
         reorg_limit,
         threads: 2,
         poll_interval: Duration::from_millis(200),
+        zmq_block_endpoint: None,
     };
     Indexer::new(store, daemon, COIN, cfg)
 }
