@@ -234,17 +234,21 @@ impl ChainBuilder {
         self.tx_to(&outputs)
     }
 
-    /// A transaction paying the given scripts (ours, for address reuse, or anyone's), funded
-    /// from random spendable UTXOs, with change when worth it.
-    pub fn tx_to(&mut self, outputs: &[(ScriptBuf, Amount)]) -> Result<Transaction> {
-        let wanted: u64 = outputs.iter().map(|(_, a)| a.to_sat()).sum();
-        let mut candidates: Vec<OutPoint> = self
-            .pool
+    /// Our outputs that can be spent now (mature, not reserved by a pending transaction).
+    fn spendable_outpoints(&self) -> Vec<OutPoint> {
+        self.pool
             .items
             .iter()
             .filter(|u| self.is_spendable(u))
             .map(|u| u.outpoint)
-            .collect();
+            .collect()
+    }
+
+    /// A transaction paying the given scripts (ours, for address reuse, or anyone's), funded
+    /// from random spendable UTXOs, with change when worth it.
+    pub fn tx_to(&mut self, outputs: &[(ScriptBuf, Amount)]) -> Result<Transaction> {
+        let wanted: u64 = outputs.iter().map(|(_, a)| a.to_sat()).sum();
+        let mut candidates = self.spendable_outpoints();
         candidates.shuffle(&mut self.rng);
         let mut inputs = Vec::new();
         let mut have = 0u64;
@@ -321,13 +325,7 @@ impl ChainBuilder {
     /// A random transaction: 1–3 inputs, 1–3 outputs of random types (a quarter of them
     /// reusing one of our scripts), sometimes an `OP_RETURN`.
     pub fn random_tx(&mut self) -> Result<Transaction> {
-        let mut candidates: Vec<OutPoint> = self
-            .pool
-            .items
-            .iter()
-            .filter(|u| self.is_spendable(u))
-            .map(|u| u.outpoint)
-            .collect();
+        let mut candidates = self.spendable_outpoints();
         ensure!(
             !candidates.is_empty(),
             "no spendable outputs (mine at least 101 blocks with mine_empty first)"
