@@ -80,7 +80,7 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
-    /// Index the chain, follow the tip and serve clients (the default without a subcommand).
+    /// Index the chain and follow the tip (the default without a subcommand).
     #[command(after_help = AFTER_HELP)]
     Serve,
     /// Index up to the daemon's current tip, then exit (benchmarks, scripts).
@@ -178,7 +178,7 @@ pub(crate) struct GlobalOpts {
     )]
     pub cache_mb: Option<String>,
 
-    /// Deepest reorganisation the index can undo, in blocks [env: REORG_LIMIT]
+    /// Blocks below the tip whose undo records the index keeps; deeper reorgs refetch the stale blocks from bitcoind [env: REORG_LIMIT]
     /// [default: 200 on mainnet, 8000 on test networks, as ElectrumX]
     #[arg(
         long,
