@@ -111,7 +111,7 @@ pub fn bytes_to_hex(b: &[u8]) -> String {
 }
 
 pub fn hex_to_bytes(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     fn nib(c: u8) -> Option<u8> {

@@ -38,10 +38,10 @@ fn wait_for_tip(d: &Bitcoind, db: &Path, child: &mut Child, log: &Path) {
     let (tip, _) = d.tip().unwrap();
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        if let Ok(store) = ferrum::store::Store::open_read_only(db, COIN, 16) {
-            if store.tip().tip_hash() == Some(tip) {
-                return;
-            }
+        if let Ok(store) = ferrum::store::Store::open_read_only(db, COIN, 16)
+            && store.tip().tip_hash() == Some(tip)
+        {
+            return;
         }
         if let Ok(Some(status)) = child.try_wait() {
             panic!(

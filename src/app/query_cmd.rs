@@ -15,10 +15,10 @@ fn script_key(config: &Config, target: &str) -> Result<ScriptKey> {
     if let Some(script) = config.coin.address_to_script(target) {
         return Ok(ScriptKey::from_script(script.as_bytes()));
     }
-    if target.len() == 64 {
-        if let Some(k) = ScriptKey::from_scripthash_hex(target) {
-            return Ok(k);
-        }
+    if target.len() == 64
+        && let Some(k) = ScriptKey::from_scripthash_hex(target)
+    {
+        return Ok(k);
     }
     match hex_to_bytes(target) {
         Some(script) if !script.is_empty() => Ok(ScriptKey::from_script(&script)),

@@ -60,10 +60,10 @@ async fn listen(endpoint: String, tx: Sender<BlockHash>) {
         loop {
             match socket.recv().await {
                 Ok(msg) => {
-                    if let Some(hash) = msg.get(1).and_then(|body| parse_hashblock(body)) {
-                        if tx.send(hash).is_err() {
-                            return;
-                        }
+                    if let Some(hash) = msg.get(1).and_then(|body| parse_hashblock(body))
+                        && tx.send(hash).is_err()
+                    {
+                        return;
                     }
                 }
                 Err(e) => {

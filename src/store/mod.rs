@@ -334,13 +334,13 @@ impl Store {
                 );
             }
             let (count, header) = keys::parse_block_value(&v).context("corrupt blocks row")?;
-            if let Some(prev) = state.tip_hash() {
-                if coin.header_prev_hash(header) != prev {
-                    bail!(
-                        "index corrupt: block {height} does not extend block {}",
-                        height - 1
-                    );
-                }
+            if let Some(prev) = state.tip_hash()
+                && coin.header_prev_hash(header) != prev
+            {
+                bail!(
+                    "index corrupt: block {height} does not extend block {}",
+                    height - 1
+                );
             }
             state.push(coin.header_hash(header), count);
         }
@@ -360,10 +360,10 @@ impl Store {
                 "index corrupt: tip record {recorded:?} does not match the blocks table {actual:?}"
             );
         }
-        if let Some(g) = state.hash(Height(0)) {
-            if g != coin.genesis_hash() {
-                bail!("index corrupt: genesis {g} is not {}", coin.genesis_hash());
-            }
+        if let Some(g) = state.hash(Height(0))
+            && g != coin.genesis_hash()
+        {
+            bail!("index corrupt: genesis {g} is not {}", coin.genesis_hash());
         }
         Ok(state)
     }

@@ -36,14 +36,14 @@ fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 /// is on holds `n` (sorted lookups then cost one seek per chunk).
 fn txid_in_chunks(it: &mut rocksdb::DBRawIterator<'_>, n: TxNum) -> Result<Option<[u8; 32]>> {
     for attempt in 0..2 {
-        if it.valid() {
-            if let (Some(k), Some(v)) = (it.key(), it.value()) {
-                let first = TxNum::from_bytes(k).context("corrupt txids key")?;
-                if first <= n {
-                    let at = ((n.0 - first.0) as usize) * 32;
-                    if let Some(t) = v.get(at..at + 32) {
-                        return Ok(Some(t.try_into().context("corrupt txids row")?));
-                    }
+        if it.valid()
+            && let (Some(k), Some(v)) = (it.key(), it.value())
+        {
+            let first = TxNum::from_bytes(k).context("corrupt txids key")?;
+            if first <= n {
+                let at = ((n.0 - first.0) as usize) * 32;
+                if let Some(t) = v.get(at..at + 32) {
+                    return Ok(Some(t.try_into().context("corrupt txids row")?));
                 }
             }
         }

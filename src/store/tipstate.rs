@@ -43,7 +43,7 @@ impl<T: Copy> ChunkedVec<T> {
         self.len.checked_sub(1).and_then(|i| self.get(i))
     }
     pub fn push(&mut self, v: T) {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
         }
         if let Some(last) = self.chunks.last_mut() {

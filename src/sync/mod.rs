@@ -98,10 +98,10 @@ impl Indexer {
                 break;
             }
             let fork = self.find_fork()?;
-            if let (Some(ours), Some(fork_h)) = (tip.height(), fork) {
-                if fork_h < ours {
-                    stats.reorged_blocks += self.rollback_to(fork_h)?;
-                }
+            if let (Some(ours), Some(fork_h)) = (tip.height(), fork)
+                && fork_h < ours
+            {
+                stats.reorged_blocks += self.rollback_to(fork_h)?;
             }
             let start = fork.map_or(0, |h| h.0 + 1);
             if start > info.blocks {
@@ -280,10 +280,10 @@ impl Indexer {
                 scope.spawn(move || {
                     for (h, hash) in job_rx {
                         let mut r = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash);
-                        if let Ok(b) = &mut r {
-                            if h.0 >= undo_from {
-                                self.lookup_funding(b);
-                            }
+                        if let Ok(b) = &mut r
+                            && h.0 >= undo_from
+                        {
+                            self.lookup_funding(b);
                         }
                         if res_tx.send((h, r)).is_err() {
                             break;
