@@ -1,8 +1,9 @@
 //! Ferrum's own identifiers, as distinct types so they cannot be mixed up, and the one place that
 //! owns their on-disk byte encodings.
 
+use bitcoin::Script;
 use bitcoin::hashes::{Hash, sha256};
-use bitcoin::{Script, Txid};
+use bitcoin::hex::{DisplayHex, FromHex};
 
 /// Height of a block in the active chain (genesis = 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -90,9 +91,6 @@ pub struct TxidPrefix(pub [u8; TxidPrefix::LEN]);
 
 impl TxidPrefix {
     pub const LEN: usize = 8;
-    pub fn of(txid: &Txid) -> Self {
-        Self::from_bytes(txid.as_byte_array())
-    }
     pub fn from_bytes(txid: &[u8; 32]) -> Self {
         let mut p = [0u8; Self::LEN];
         p.copy_from_slice(&txid[..Self::LEN]);
@@ -100,32 +98,14 @@ impl TxidPrefix {
     }
 }
 
+/// Lower-case hex of bytes, in the order given.
 pub fn bytes_to_hex(b: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(b.len() * 2);
-    for &x in b {
-        s.push(HEX[(x >> 4) as usize] as char);
-        s.push(HEX[(x & 15) as usize] as char);
-    }
-    s
+    b.to_lower_hex_string()
 }
 
+/// Bytes of a hex string (either case); `None` when it is not hex.
 pub fn hex_to_bytes(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    fn nib(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
-        .collect()
+    Vec::<u8>::from_hex(s).ok()
 }
 
 #[cfg(test)]

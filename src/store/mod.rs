@@ -31,7 +31,7 @@ use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
     FlushOptions, Options, WriteBatch, WriteOptions,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Bumped whenever an encoding or the meaning of a family changes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -65,7 +65,6 @@ struct FormatRecord {
 /// The open index database, and the tip it is consistent with.
 pub struct Store {
     db: DB,
-    path: PathBuf,
     /// The indexed chain. Swapped under the write lock together with each batch write, so that a
     /// reader that takes it and a snapshot under the read lock sees one tip (see [`Store::read`]).
     tip: std::sync::RwLock<std::sync::Arc<TipState>>,
@@ -182,7 +181,6 @@ impl Store {
         .with_context(|| format!("cannot open the index in {}", path.display()))?;
         let store = Store {
             db,
-            path: path.to_path_buf(),
             tip: Default::default(),
         };
         match store.get(CF_META, META_FORMAT)? {
@@ -232,10 +230,6 @@ impl Store {
         let state = store.load_tip_state(coin)?;
         *store.tip.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(state);
         Ok(store)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     pub fn db(&self) -> &DB {
@@ -366,13 +360,6 @@ impl Store {
             bail!("index corrupt: genesis {g} is not {}", coin.genesis_hash());
         }
         Ok(state)
-    }
-
-    /// Header of the block at `h` as stored.
-    pub fn header(&self, h: Height) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .get(CF_BLOCKS, &keys::block_key(h))?
-            .and_then(|v| keys::parse_block_value(&v).map(|(_, hdr)| hdr.to_vec())))
     }
 
     /// Compacts the families that shrink: after a large catch-up this drops the tombstones of

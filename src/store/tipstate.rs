@@ -121,13 +121,6 @@ impl TipState {
         let h = self.tx_counts.partition_point(|c| c <= n.0);
         (h < self.tx_counts.len()).then_some(Height(h as u32))
     }
-    /// Height of a block hash in this chain (scans from the tip: meant for recent blocks).
-    pub fn height_of_hash(&self, hash: &BlockHash) -> Option<Height> {
-        (0..self.hashes.len())
-            .rev()
-            .find(|&i| self.hashes.get(i).as_ref() == Some(hash))
-            .map(|i| Height(i as u32))
-    }
     pub fn push(&mut self, hash: BlockHash, tx_count_end: u64) {
         self.hashes.push(hash);
         self.tx_counts.push(tx_count_end);

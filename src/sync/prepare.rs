@@ -48,8 +48,6 @@ pub struct PreparedBlock {
     pub outs: Vec<PreparedOut>,
     pub ins: Vec<PreparedIn>,
     pub touched: Vec<ScriptKey>,
-    /// Size of the raw block, for progress reports.
-    pub size: usize,
     /// Per input, the funding tx number when a worker found it (blocks in the undo window only).
     pub funding: Vec<Option<TxNum>>,
 }
@@ -153,7 +151,6 @@ fn build(
         outs: Vec::with_capacity(parsed.outputs.len()),
         ins: Vec::with_capacity(parsed.inputs.len()),
         touched: Vec::with_capacity(parsed.outputs.len() + parsed.inputs.len()),
-        size: raw.len(),
         funding: Vec::new(),
     };
     let mut prevouts = Vec::new();
