@@ -8,6 +8,7 @@ pub mod chain;
 pub mod chaingen;
 pub mod config;
 pub mod daemon;
+pub mod mempool;
 pub mod query;
 pub mod store;
 pub mod sync;
