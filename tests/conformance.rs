@@ -389,6 +389,10 @@ fn start_ferrum(d: &Bitcoind) -> FerrumServer {
         &[
             ("DAEMON_POLL_INTERVAL_BLOCKS", "200"),
             ("DAEMON_POLL_INTERVAL_MEMPOOL", "200"),
+            // As when the oracle was recorded: ElectrumX's cost throttling off, so that one
+            // session may ask thousands of questions.
+            ("COST_SOFT_LIMIT", "0"),
+            ("COST_HARD_LIMIT", "0"),
         ],
     )
 }
