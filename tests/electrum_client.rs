@@ -316,7 +316,11 @@ fn electrum_client_crate_follows_payments_blocks_and_reorgs() {
     check_unconfirmed(&c, &paid, txid, vout, amount, tx_fee);
 
     // --- Confirmed again, then a deeper reorg through invalidateblock: two empty blocks replace
-    // the one holding the payment, which goes back to the mempool.
+    // the one holding the payment, which goes back to the mempool. The first block 102 (with
+    // the payment) is invalidated too, so bitcoind cannot fall back to that equal-work branch.
+    d.rpc("invalidateblock", json!([block.block_hash().to_string()]))
+        .unwrap();
+    assert_eq!(tip(&d), (sibling.block_hash(), h1));
     let r = d
         .rpc("generateblock", json!([mine_to, [txid.to_string()]]))
         .unwrap();
