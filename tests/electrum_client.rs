@@ -181,7 +181,7 @@ fn check_confirmed(
         let mut b = *branch;
         b.reverse(); // the server sends display (reversed) hex
         let mut buf = Vec::with_capacity(64);
-        if pos % 2 == 0 {
+        if pos.is_multiple_of(2) {
             buf.extend_from_slice(cur.as_byte_array());
             buf.extend_from_slice(&b);
         } else {
