@@ -1,6 +1,7 @@
 //! Ferrum: an Electrum server with a fast, crash-safe script index over a Bitcoin Core node.
 //!
-//! Data flows one way: [`daemon`] → [`sync`] (writes [`store`]) → [`query`] → protocol sessions.
+//! Data flows one way: [`daemon`] → [`sync`] (writes [`store`]) and [`mempool`] → [`query`] →
+//! [`electrum`] sessions.
 //! [`chain`] is the coin abstraction every layer uses; [`config`] turns CLI flags, environment
 //! variables and a TOML file into one validated configuration.
 pub mod app;
@@ -8,6 +9,8 @@ pub mod chain;
 pub mod chaingen;
 pub mod config;
 pub mod daemon;
+pub mod electrum;
+pub mod mempool;
 pub mod query;
 pub mod store;
 pub mod sync;

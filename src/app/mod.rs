@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub fn run(config: Config, command: Command) -> Result<()> {
     init_logging(&config);
     match command {
-        Command::Serve => serve(&config, &*install_stop_handler()?),
+        Command::Serve => serve(&config, install_stop_handler()?),
         Command::Sync => sync_once(&config, &*install_stop_handler()?),
         Command::Compact => compact(&config),
         Command::Query {
@@ -73,17 +73,8 @@ pub fn open_indexer(config: &Config) -> Result<Indexer> {
     Ok(Indexer::new(store, daemon, config.coin, cfg))
 }
 
-fn serve(config: &Config, stop: &AtomicBool) -> Result<()> {
-    let indexer = open_indexer(config)?;
-    let mut last = None;
-    indexer.follow(stop, |tip| {
-        if tip.tip_hash() != last {
-            last = tip.tip_hash();
-            if let (Some(h), Some(hash)) = (tip.height(), tip.tip_hash()) {
-                tracing::info!("tip {h} {hash} ({} txs)", tip.tx_count());
-            }
-        }
-    })?;
+pub(crate) fn serve(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
+    crate::electrum::server::run(config, stop)?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -47,6 +47,10 @@ options! {
         "DAEMON_POLL_INTERVAL_MEMPOOL";
     INDEX_THREADS = "index_threads", "--index-threads", "FERRUM_INDEX_THREADS";
     ZMQ_BLOCK = "zmq_block", "--zmq-block", "FERRUM_ZMQ_BLOCK";
+    MAX_SEND = "max_send", "--max-send", "MAX_SEND";
+    MAX_RECV = "max_recv", "--max-recv", "MAX_RECV";
+    BANNER_FILE = "banner_file", "--banner-file", "BANNER_FILE";
+    DONATION_ADDRESS = "donation_address", "--donation-address", "DONATION_ADDRESS";
 }
 
 /// `--config` / `FERRUM_CONFIG`: read from the command line and environment only.
@@ -292,6 +296,51 @@ pub(crate) struct GlobalOpts {
     )]
     pub report_services: Option<String>,
 
+    /// Largest response sent to a client, in bytes [env: MAX_SEND] [default: 8100000]
+    ///
+    /// A larger response becomes error -32600; a script history longer than
+    /// (MAX_SEND - 100) / 99 entries is refused with error 10001, as ElectrumX does.
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES",
+        help_heading = "Electrum services"
+    )]
+    pub max_send: Option<String>,
+
+    /// Largest request line accepted from a client, in bytes [env: MAX_RECV]
+    /// [default: 1000000]
+    ///
+    /// A longer line is dropped and the stream resynchronises at the next newline.
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES",
+        help_heading = "Electrum services"
+    )]
+    pub max_recv: Option<String>,
+
+    /// File whose text server.banner returns [env: BANNER_FILE]
+    ///
+    /// $SERVER_VERSION, $SERVER_SUBVERSION, $DAEMON_VERSION, $DAEMON_SUBVERSION and
+    /// $DONATION_ADDRESS are replaced. Without it the banner names the server version.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Electrum services"
+    )]
+    pub banner_file: Option<String>,
+
+    /// Address server.donation_address returns [env: DONATION_ADDRESS] [default: empty]
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDRESS",
+        help_heading = "Electrum services"
+    )]
+    pub donation_address: Option<String>,
+
     /// Threads parsing blocks during sync [env: FERRUM_INDEX_THREADS]
     /// [default: the number of CPU cores]
     #[arg(long, global = true, value_name = "N", help_heading = "Indexing")]
@@ -330,6 +379,10 @@ impl GlobalOpts {
             "zmq_block" => &self.zmq_block,
             "services" => &self.services,
             "report_services" => &self.report_services,
+            "max_send" => &self.max_send,
+            "max_recv" => &self.max_recv,
+            "banner_file" => &self.banner_file,
+            "donation_address" => &self.donation_address,
             "index_threads" => &self.index_threads,
             "log_level" => &self.log_level,
             "log_json" => return self.log_json.then(|| "true".to_string()),

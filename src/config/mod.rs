@@ -71,6 +71,12 @@ pub struct Config {
     pub index_threads: usize,
     /// ZMQ hashblock endpoint (e.g. `tcp://127.0.0.1:28332`), optional.
     pub zmq_block_endpoint: Option<String>,
+    /// Largest response to a client (bytes); also bounds history length (ElectrumX's rule).
+    pub max_send: usize,
+    /// Largest request line from a client (bytes).
+    pub max_recv: usize,
+    pub banner_file: Option<PathBuf>,
+    pub donation_address: String,
 }
 
 impl fmt::Debug for Config {
@@ -96,6 +102,10 @@ impl fmt::Debug for Config {
             .field("poll_interval_mempool", &self.poll_interval_mempool)
             .field("index_threads", &self.index_threads)
             .field("zmq_block_endpoint", &self.zmq_block_endpoint)
+            .field("max_send", &self.max_send)
+            .field("max_recv", &self.max_recv)
+            .field("banner_file", &self.banner_file)
+            .field("donation_address", &self.donation_address)
             .finish()
     }
 }
@@ -342,6 +352,20 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
             .parse(cli::INDEX_THREADS, |s| values::at_least(s, 1, "threads"))?
             .unwrap_or(default_threads),
         zmq_block_endpoint: layers.parse(cli::ZMQ_BLOCK, values::zmq_endpoint)?,
+        max_send: layers
+            .parse(cli::MAX_SEND, |s| values::at_least(s, 350, "bytes"))?
+            .unwrap_or(8_100_000),
+        max_recv: layers
+            .parse(cli::MAX_RECV, |s| values::at_least(s, 100, "bytes"))?
+            .unwrap_or(1_000_000),
+        banner_file: layers
+            .get(cli::BANNER_FILE)
+            .filter(|r| !r.value.is_empty())
+            .map(|r| PathBuf::from(r.value)),
+        donation_address: layers
+            .get(cli::DONATION_ADDRESS)
+            .map(|r| r.value)
+            .unwrap_or_default(),
     })
 }
 

@@ -73,6 +73,18 @@ pub struct Service {
     pub port: u16,
 }
 
+impl Service {
+    /// The address to bind: the host (all interfaces when empty) and port, for
+    /// `TcpListener::bind` (which resolves names).
+    pub fn bind_address(&self) -> String {
+        match self.host.as_str() {
+            "" => format!("0.0.0.0:{}", self.port),
+            h if h.contains(':') => format!("[{h}]:{}", self.port),
+            h => format!("{h}:{}", self.port),
+        }
+    }
+}
+
 impl fmt::Display for Service {
     /// `tcp://host:port`, IPv6 hosts in brackets, `tcp://:port` for all interfaces.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -227,4 +227,19 @@ impl View<'_> {
             spender,
         }))
     }
+
+    /// Whether `txid:vout` is a confirmed unspent output paying `s`.
+    pub fn has_utxo(&self, s: &ScriptKey, txid: &Txid, vout: u32) -> Result<bool> {
+        let Some(n) = self.txnum(txid)? else {
+            return Ok(false);
+        };
+        let o = crate::store::keys::OutPointKey {
+            txid: crate::types::TxidPrefix::from_bytes(txid.as_byte_array()),
+            vout,
+        };
+        Ok(self
+            .store
+            .utxo(s, &o, self.snap())?
+            .is_some_and(|(m, _)| m == n))
+    }
 }

@@ -59,6 +59,29 @@ pub struct Indexer {
     daemon: Arc<Daemon>,
     coin: &'static dyn Coin,
     cfg: IndexerConfig,
+    /// Undo records of blocks rolled back since the last [`Indexer::take_changes`], kept only
+    /// when someone asked for changes (the server, to know which scripts a reorg touched).
+    rolled_back: std::sync::Mutex<Option<Vec<UndoRecord>>>,
+}
+
+/// What a tip change touched: the records of the blocks it removed and added.
+#[derive(Debug, Default)]
+pub struct TipChanges {
+    pub removed: Vec<UndoRecord>,
+    pub added: Vec<UndoRecord>,
+    /// Some added block had no stored record (it is older than the undo window): treat
+    /// every script as touched.
+    pub incomplete: bool,
+}
+
+impl TipChanges {
+    /// Scripts whose history the change touched.
+    pub fn scripts(&self) -> impl Iterator<Item = &crate::types::ScriptKey> {
+        self.removed
+            .iter()
+            .chain(&self.added)
+            .flat_map(|r| r.created.iter().chain(r.spent.iter().map(|e| &e.script)))
+    }
 }
 
 /// How far the pipeline may run ahead of the writer, in blocks per worker.
@@ -80,11 +103,46 @@ impl Indexer {
             daemon,
             coin,
             cfg,
+            rolled_back: std::sync::Mutex::new(None),
         }
+    }
+
+    /// What changed from `old` to the store's current tip: the records of blocks rolled back
+    /// since the previous call (collection starts with the first call) and of blocks added.
+    pub fn take_changes(&self, old: &crate::store::TipState) -> Result<TipChanges> {
+        let removed = match self.rolled_back.lock() {
+            Ok(mut g) => g.replace(Vec::new()).unwrap_or_default(),
+            Err(_) => bail!("rollback record lock poisoned"),
+        };
+        let new = self.store.tip();
+        let mut fork = 0;
+        while fork < old.len().min(new.len())
+            && old.hash(Height(fork as u32)) == new.hash(Height(fork as u32))
+        {
+            fork += 1;
+        }
+        let mut changes = TipChanges {
+            removed,
+            ..Default::default()
+        };
+        for h in fork..new.len() {
+            match self.store.get(CF_UNDO, &keys::undo_key(Height(h as u32)))? {
+                Some(raw) => changes.added.push(
+                    UndoRecord::decode(&raw)
+                        .with_context(|| format!("corrupt undo record at height {h}"))?,
+                ),
+                None => changes.incomplete = true,
+            }
+        }
+        Ok(changes)
     }
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    pub fn daemon(&self) -> &Arc<Daemon> {
+        &self.daemon
     }
 
     /// Indexes until our tip is the daemon's best block (handling reorgs on the way).
@@ -117,9 +175,13 @@ impl Indexer {
 
     /// Catches up, then follows the daemon's tip until `stop` is set: a new block is noticed at
     /// once through `waitfornewblock`, with `poll_interval` as the longest wait.
+    ///
+    /// `on_tip` runs after every round, at least every `tick` (the mempool's poll interval
+    /// when serving), whether or not the tip moved.
     pub fn follow(
         &self,
         stop: &AtomicBool,
+        tick: Duration,
         mut on_tip: impl FnMut(&crate::store::TipState),
     ) -> Result<()> {
         let zmq = match &self.cfg.zmq_block_endpoint {
@@ -169,13 +231,13 @@ impl Indexer {
             if let Some(zmq) = &zmq {
                 // An announcement or the poll interval, then look again: sync_to_tip acts on
                 // any change of the daemon's best hash.
-                zmq.wait(self.cfg.poll_interval);
+                zmq.wait(self.cfg.poll_interval.min(tick));
             } else if let Err(e) = self
                 .daemon
-                .wait_for_new_block(&hash, self.cfg.poll_interval)
+                .wait_for_new_block(&hash, self.cfg.poll_interval.min(tick))
             {
                 tracing::warn!("waiting for a new block failed: {e}");
-                std::thread::sleep(self.cfg.poll_interval.min(Duration::from_secs(5)));
+                std::thread::sleep(self.cfg.poll_interval.min(tick).min(Duration::from_secs(5)));
             }
         }
         Ok(())
@@ -221,6 +283,11 @@ impl Indexer {
             let mut new_tip = (*self.store.tip()).clone();
             new_tip.truncate(h.0 as usize);
             self.store.commit(wb, new_tip)?;
+            if let Ok(mut g) = self.rolled_back.lock()
+                && let Some(v) = g.as_mut()
+            {
+                v.push(rec);
+            }
         }
         self.store.persist()?;
         Ok((top.0 - fork.0) as u64)

@@ -1,0 +1,253 @@
+//! Script and outpoint answers: status hash, history, balance, unspent outputs, mempool
+//! entries (scripthash.* and scriptpubkey.*), and outpoint status (1.7), each computed from
+//! one consistent index view plus mempool part, with ElectrumX's ordering and limits.
+
+use super::Shared;
+use super::rpc::{DAEMON_ERROR, HISTORY_TOO_LONG, RpcError};
+use crate::mempool::{MempoolEntry, MempoolUtxo};
+use crate::query::View;
+use crate::types::ScriptKey;
+use bitcoin::Txid;
+use bitcoin::hashes::{Hash, sha256};
+use serde_json::{Value, json};
+
+fn internal(e: anyhow::Error) -> RpcError {
+    tracing::error!("index read failed: {e:#}");
+    RpcError::new(DAEMON_ERROR, format!("internal error: {e:#}"))
+}
+
+/// Mempool entries of a script minus those the view already shows confirmed (only possible
+/// when the mempool lags the index for a long time).
+fn unconfirmed(view: &View, entries: Vec<MempoolEntry>) -> Result<Vec<MempoolEntry>, RpcError> {
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        if view.txnum(&e.txid).map_err(internal)?.is_none() {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// A script's full history: confirmed (limited as ElectrumX limits it) then mempool.
+pub struct History {
+    pub confirmed: Vec<(Txid, u32)>,
+    pub mempool: Vec<MempoolEntry>,
+}
+
+pub fn history(shared: &Shared, key: &ScriptKey) -> Result<History, RpcError> {
+    let c = shared.consistent(|m| m.history(key));
+    let limit = shared.settings.history_limit();
+    let nums = c.view.history_txnums(key).map_err(internal)?;
+    if nums.len() >= limit {
+        return Err(RpcError::new(HISTORY_TOO_LONG, "history too large"));
+    }
+    let confirmed = c
+        .view
+        .history(key)
+        .map_err(internal)?
+        .into_iter()
+        .map(|h| (h.txid, h.height.0))
+        .collect();
+    let mempool = unconfirmed(&c.view, c.mempool)?;
+    Ok(History { confirmed, mempool })
+}
+
+impl History {
+    /// The Electrum status: sha256 of "txid:height:" for every entry, or None without any.
+    pub fn status(&self) -> Option<[u8; 32]> {
+        if self.confirmed.is_empty() && self.mempool.is_empty() {
+            return None;
+        }
+        let mut s = String::with_capacity((self.confirmed.len() + self.mempool.len()) * 72);
+        use std::fmt::Write;
+        for (txid, height) in &self.confirmed {
+            let _ = write!(s, "{txid}:{height}:");
+        }
+        for e in &self.mempool {
+            let _ = write!(s, "{}:{}:", e.txid, e.height);
+        }
+        Some(sha256::Hash::hash(s.as_bytes()).to_byte_array())
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut out: Vec<Value> = self
+            .confirmed
+            .iter()
+            .map(|(t, h)| json!({"tx_hash": t.to_string(), "height": h}))
+            .collect();
+        out.extend(mempool_json(&self.mempool));
+        Value::Array(out)
+    }
+}
+
+pub fn status_hex(s: Option<[u8; 32]>) -> Value {
+    s.map_or(Value::Null, |s| {
+        Value::String(crate::types::bytes_to_hex(&s))
+    })
+}
+
+fn mempool_json(entries: &[MempoolEntry]) -> Vec<Value> {
+    entries
+        .iter()
+        .map(|e| json!({"tx_hash": e.txid.to_string(), "height": e.height, "fee": e.fee}))
+        .collect()
+}
+
+pub fn get_mempool(shared: &Shared, key: &ScriptKey) -> Result<Value, RpcError> {
+    let c = shared.consistent(|m| m.history(key));
+    Ok(Value::Array(mempool_json(&unconfirmed(
+        &c.view, c.mempool,
+    )?)))
+}
+
+pub fn balance(shared: &Shared, key: &ScriptKey) -> Result<Value, RpcError> {
+    let c = shared.consistent(|m| m.balance_delta(key));
+    let confirmed = c.view.balance(key).map_err(internal)?;
+    Ok(json!({"confirmed": confirmed, "unconfirmed": c.mempool}))
+}
+
+/// Confirmed outputs in chain order, then mempool ones; outputs a mempool tx spends are left
+/// out, as ElectrumX does.
+pub fn listunspent(shared: &Shared, key: &ScriptKey) -> Result<Value, RpcError> {
+    let c = shared.consistent(|m| m.utxos(key));
+    let confirmed = c.view.utxos(key).map_err(internal)?;
+    let mempool: Vec<MempoolUtxo> = c.mempool;
+    let spent: Vec<bool> = {
+        let m = shared.mempool.read();
+        confirmed
+            .iter()
+            .map(|u| m.spender(&u.txid, u.vout).is_some())
+            .chain(mempool.iter().map(|u| m.spender(&u.txid, u.vout).is_some()))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(confirmed.len() + mempool.len());
+    for u in &confirmed {
+        out.push(json!({"tx_hash": u.txid.to_string(), "tx_pos": u.vout, "height": u.height.0, "value": u.value}));
+    }
+    for u in &mempool {
+        if c.view.txnum(&u.txid).map_err(internal)?.is_none() {
+            out.push(json!({"tx_hash": u.txid.to_string(), "tx_pos": u.vout, "height": 0, "value": u.value}));
+        } else {
+            out.push(Value::Null); // confirmed meanwhile: listed above already
+        }
+    }
+    Ok(Value::Array(
+        out.into_iter()
+            .zip(spent)
+            .filter(|(v, spent)| !v.is_null() && !spent)
+            .map(|(v, _)| v)
+            .collect(),
+    ))
+}
+
+/// An outpoint's status as ElectrumX reports it: `funder_height`, and `spender_txhash` +
+/// `spender_height` when spent; heights 0 / -1 for the mempool; `{}` when the output does not
+/// exist (as far as the chain and mempool know).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OutpointStatus {
+    pub funder_height: Option<i64>,
+    pub spender: Option<(Txid, i64)>,
+}
+
+impl OutpointStatus {
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        if let Some(h) = self.funder_height {
+            m.insert("funder_height".into(), json!(h));
+            if let Some((t, sh)) = &self.spender {
+                m.insert("spender_txhash".into(), json!(t.to_string()));
+                m.insert("spender_height".into(), json!(sh));
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// Involves the mempool (ElectrumX re-checks such statuses on every block).
+    pub fn in_mempool(&self) -> bool {
+        self.funder_height.is_some_and(|h| h <= 0) || self.spender.is_some_and(|(_, h)| h <= 0)
+    }
+}
+
+/// What the mempool says about an outpoint (ElectrumX's `spender_for_txo`).
+struct MempoolPart {
+    funder: Option<i64>,
+    spender: Option<(Txid, i64)>,
+}
+
+pub fn outpoint_status(
+    shared: &Shared,
+    txid: &Txid,
+    vout: u32,
+    spk_hint: &[u8],
+) -> Result<OutpointStatus, RpcError> {
+    let c = shared.consistent(|m| {
+        let height = |t: &Txid| m.tx(t).map(|i| -i64::from(i.has_unconfirmed_parent));
+        if m.contains(txid) && !m.has_output(txid, vout) {
+            return MempoolPart {
+                funder: None,
+                spender: None,
+            };
+        }
+        MempoolPart {
+            funder: height(txid),
+            spender: m
+                .spender(txid, vout)
+                .and_then(|s| height(&s).map(|h| (s, h))),
+        }
+    });
+    let mut chain_funder = None;
+    if let Some(chain) = c.view.outpoint_status(txid, vout).map_err(internal)? {
+        if let Some((t, h)) = chain.spender {
+            return Ok(OutpointStatus {
+                funder_height: Some(i64::from(chain.funding_height.0)),
+                spender: Some((t, i64::from(h.0))),
+            });
+        }
+        let exists = (!spk_hint.is_empty()
+            && c.view
+                .has_utxo(&ScriptKey::from_script(spk_hint), txid, vout)
+                .map_err(internal)?)
+            || vout < output_count(shared, &c.view, txid)?;
+        if exists {
+            chain_funder = Some(i64::from(chain.funding_height.0));
+        }
+    }
+    let funder_height = c.mempool.funder.or(chain_funder);
+    Ok(OutpointStatus {
+        funder_height,
+        spender: funder_height.and(c.mempool.spender),
+    })
+}
+
+/// Number of outputs of a confirmed transaction, from bitcoind (cached; the index does not
+/// keep it): getrawtransaction with the block hash the index gives, so no txindex is needed.
+fn output_count(shared: &Shared, view: &View, txid: &Txid) -> Result<u32, RpcError> {
+    if let Ok(cache) = shared.output_counts.lock()
+        && let Some(n) = cache.get(txid)
+    {
+        return Ok(*n);
+    }
+    let Some(loc) = view.tx_location(txid).map_err(internal)? else {
+        return Ok(0);
+    };
+    let raw = shared
+        .daemon
+        .call(
+            "getrawtransaction",
+            json!([txid.to_string(), false, loc.block_hash.to_string()]),
+        )
+        .map_err(|e| RpcError::new(DAEMON_ERROR, format!("daemon error: {e}")))?;
+    let tx: bitcoin::Transaction = raw
+        .as_str()
+        .and_then(crate::types::hex_to_bytes)
+        .and_then(|b| bitcoin::consensus::deserialize(&b).ok())
+        .ok_or_else(|| RpcError::new(DAEMON_ERROR, "daemon error: undecodable transaction"))?;
+    let n = u32::try_from(tx.output.len()).unwrap_or(u32::MAX);
+    if let Ok(mut cache) = shared.output_counts.lock() {
+        if cache.len() > 100_000 {
+            cache.clear();
+        }
+        cache.insert(*txid, n);
+    }
+    Ok(n)
+}

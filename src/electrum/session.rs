@@ -1,0 +1,427 @@
+//! One client connection: newline framing with the MAX_RECV limit, version negotiation,
+//! requests and batches (each answered from a blocking thread so a slow one never blocks the
+//! runtime), subscriptions, and notifications when a published change touches them.
+
+use super::handlers::{self, Effect};
+use super::methods::{self, Version};
+use super::rpc::{self, BAD_REQUEST, Incoming, Params, Request, RpcError, RpcResult};
+use super::scripts::{self, OutpointStatus};
+use super::{Event, Shared};
+use crate::types::ScriptKey;
+use bitcoin::{BlockHash, Txid};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{broadcast, mpsc};
+
+/// A subscribed script: the name the client used and the last status it was sent.
+struct ScriptSub {
+    name: String,
+    status: Option<[u8; 32]>,
+    /// The status involved mempool entries (re-checked on every block, as ElectrumX does).
+    mempool: bool,
+}
+
+#[derive(Default)]
+struct Subs {
+    headers: Option<Option<BlockHash>>,
+    scripts: HashMap<ScriptKey, ScriptSub>,
+    outpoints: HashMap<(Txid, u32), OutpointStatus>,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    peer: String,
+    /// None until `server.version`.
+    version: Option<Version>,
+    subs: Subs,
+    out: mpsc::Sender<Vec<u8>>,
+    disconnect: bool,
+}
+
+/// Frames lines of at most `max` bytes; a longer one is dropped up to its newline.
+struct Lines<R> {
+    inner: BufReader<R>,
+    max: usize,
+}
+
+enum Line {
+    Message(Vec<u8>),
+    Oversized,
+}
+
+impl<R: AsyncRead + Unpin> Lines<R> {
+    async fn next(&mut self) -> std::io::Result<Option<Line>> {
+        let mut line = Vec::new();
+        let mut dropping = false;
+        loop {
+            let buf = self.inner.fill_buf().await?;
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                if !dropping {
+                    line.extend_from_slice(&buf[..pos]);
+                }
+                self.inner.consume(pos + 1);
+                if dropping {
+                    return Ok(Some(Line::Oversized));
+                }
+                if line.len() > self.max {
+                    return Ok(Some(Line::Oversized));
+                }
+                return Ok(Some(Line::Message(line)));
+            }
+            let n = buf.len();
+            if !dropping {
+                line.extend_from_slice(buf);
+                if line.len() > self.max {
+                    line = Vec::new();
+                    dropping = true;
+                }
+            }
+            self.inner.consume(n);
+        }
+    }
+}
+
+/// Serves one connection until the client leaves, misbehaves fatally, or `shutdown` fires.
+pub async fn run<R, W>(shared: Arc<Shared>, reader: R, mut writer: W, peer: String)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (out, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    let write_task = tokio::spawn(async move {
+        while let Some(mut msg) = rx.recv().await {
+            msg.push(b'\n');
+            if writer.write_all(&msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let mut events = shared.events.subscribe();
+    let mut lines = Lines {
+        inner: BufReader::new(reader),
+        max: shared.settings.max_recv,
+    };
+    let mut s = Session {
+        shared,
+        peer,
+        version: None,
+        subs: Subs::default(),
+        out,
+        disconnect: false,
+    };
+    tracing::debug!("{}: connected", s.peer);
+    while !s.disconnect {
+        tokio::select! {
+            line = lines.next() => match line {
+                Ok(Some(Line::Message(m))) => s.on_message(&m).await,
+                Ok(Some(Line::Oversized)) => {
+                    tracing::info!("{}: dropped a request over MAX_RECV ({} bytes)", s.peer, lines.max);
+                }
+                Ok(None) | Err(_) => break,
+            },
+            ev = events.recv() => match ev {
+                Ok(ev) => s.notify(&ev).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let ev = Event { tip_changed: true, all_scripts: true, ..Default::default() };
+                    s.notify(&ev).await;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
+    }
+    tracing::debug!("{}: disconnected", s.peer);
+    drop(s);
+    let _ = write_task.await;
+}
+
+impl Session {
+    async fn send(&mut self, msg: Vec<u8>) {
+        if self.out.send(msg).await.is_err() {
+            self.disconnect = true;
+        }
+    }
+
+    fn max_send(&self) -> usize {
+        self.shared.settings.max_send
+    }
+
+    async fn on_message(&mut self, message: &[u8]) {
+        match rpc::parse(message) {
+            Incoming::Single(req) => {
+                if let Some(reply) = self.on_request(req).await {
+                    self.send(reply).await;
+                }
+            }
+            Incoming::Batch(items) => {
+                // aiorpcx counts the batch's replies against MAX_SEND as they come: the one
+                // that crosses it, and every later one, becomes -32600.
+                let mut parts = Vec::new();
+                let mut size = 0;
+                for item in items {
+                    let mut part = match item {
+                        Ok(req) => {
+                            let id = req.id.clone();
+                            match self.on_request(req).await {
+                                Some(p) => (id, p),
+                                None => continue,
+                            }
+                        }
+                        Err(reply) => (None, reply),
+                    };
+                    size += part.1.len() + 2;
+                    if size > self.max_send()
+                        && let Some(id) = part.0.take()
+                    {
+                        part.1 = rpc::oversized(&id, false, self.max_send());
+                    }
+                    parts.push(part.1);
+                    if self.disconnect {
+                        break;
+                    }
+                }
+                if !parts.is_empty() {
+                    self.send(rpc::batch(&parts)).await;
+                }
+            }
+            Incoming::Invalid(reply) => self.send(reply).await,
+            Incoming::Ignore => {}
+        }
+    }
+
+    /// Answers one request; None for notifications.
+    async fn on_request(&mut self, req: Request) -> Option<Vec<u8>> {
+        let Request {
+            id,
+            method,
+            params,
+            v1,
+        } = req;
+        let result = self.dispatch(&method, params, id.is_none()).await;
+        let id = id?;
+        Some(rpc::reply(&id, &result, v1, self.max_send()))
+    }
+
+    async fn dispatch(&mut self, method: &str, params: Params, notification: bool) -> RpcResult {
+        if method == "server.version" {
+            let m = methods::lookup(method, methods::PROTOCOL_MIN)?;
+            let args = methods::bind(m, params)?;
+            return self.server_version(&args);
+        }
+        let Some(version) = self.version.clone() else {
+            // ElectrumX: server.version must be the first message, whatever the version.
+            self.disconnect = true;
+            return Err(RpcError::bad_request(
+                "use server.version to identify client",
+            ));
+        };
+        if notification {
+            // Only server.ping may come as a notification (1.7); others are ignored.
+            return Ok(Value::Null);
+        }
+        let m = methods::lookup(method, &version)?;
+        let args = methods::bind(m, params)?;
+        if let Some(r) = self.unsubscribe(method, &args) {
+            return r;
+        }
+        let shared = self.shared.clone();
+        let v = version.clone();
+        let task = tokio::task::spawn_blocking(move || handlers::call(&shared, &v, m, &args)).await;
+        let (result, effect) = match task {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("{}: {method} failed: {e}", self.peer);
+                return Err(RpcError::new(-32603, "internal server error"));
+            }
+        };
+        match effect {
+            Effect::None => {}
+            Effect::Headers(tip) => self.subs.headers = Some(tip),
+            Effect::Script {
+                key,
+                name,
+                status,
+                mempool,
+            } => {
+                self.subs.scripts.insert(
+                    key,
+                    ScriptSub {
+                        name,
+                        status,
+                        mempool,
+                    },
+                );
+            }
+            Effect::Outpoint { txid, vout, status } => {
+                self.subs.outpoints.insert((txid, vout), status);
+            }
+        }
+        result
+    }
+
+    fn server_version(&mut self, args: &[Option<Value>]) -> RpcResult {
+        if self.version.is_some() {
+            return Err(RpcError::bad_request("server.version already sent"));
+        }
+        if let Some(Some(name)) = args.first() {
+            tracing::debug!("{}: client {}", self.peer, methods::short(name));
+        }
+        let requested = args.get(1).and_then(Option::as_ref);
+        match methods::negotiate(requested) {
+            Some(v) => {
+                let reply = json!([handlers::SERVER_VERSION, methods::version_string(&v)]);
+                self.version = Some(v);
+                Ok(reply)
+            }
+            None => {
+                self.version = Some(methods::PROTOCOL_MIN.to_vec());
+                self.disconnect = true;
+                let shown = requested.map_or("None".to_string(), methods::short);
+                Err(RpcError::new(
+                    BAD_REQUEST,
+                    format!("unsupported protocol version: {shown}"),
+                ))
+            }
+        }
+    }
+
+    /// The unsubscribe methods touch only session state.
+    fn unsubscribe(&mut self, method: &str, args: &[Option<Value>]) -> Option<RpcResult> {
+        let arg = |i: usize| args.get(i).and_then(Option::as_ref).unwrap_or(&Value::Null);
+        let r = match method {
+            "blockchain.scripthash.unsubscribe" => {
+                methods::scripthash(arg(0)).map(|k| json!(self.subs.scripts.remove(&k).is_some()))
+            }
+            "blockchain.scriptpubkey.unsubscribe" => methods::script_pubkey(arg(0))
+                .map(|(k, _)| json!(self.subs.scripts.remove(&k).is_some())),
+            "blockchain.outpoint.unsubscribe" => methods::txid(arg(0)).and_then(|t| {
+                let vout = methods::non_negative(arg(1))?;
+                let vout = u32::try_from(vout).unwrap_or(u32::MAX);
+                Ok(json!(self.subs.outpoints.remove(&(t, vout)).is_some()))
+            }),
+            _ => return None,
+        };
+        Some(r)
+    }
+
+    /// Sends what changed for this session's subscriptions.
+    async fn notify(&mut self, ev: &Event) {
+        let Some(version) = self.version.clone() else {
+            return;
+        };
+        let v1_7 = version.as_slice() >= [1, 7].as_slice();
+        let scripts: Vec<ScriptKey> = self
+            .subs
+            .scripts
+            .iter()
+            .filter(|(k, sub)| {
+                ev.all_scripts || ev.scripts.contains(*k) || (ev.tip_changed && sub.mempool)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let outpoints: Vec<(Txid, u32)> = self
+            .subs
+            .outpoints
+            .keys()
+            .filter(|o| ev.tip_changed || ev.outpoints.contains(*o) || ev.txids.contains(&o.0))
+            .copied()
+            .collect();
+        let want_header = ev.tip_changed && self.subs.headers.is_some();
+        if scripts.is_empty() && outpoints.is_empty() && !want_header {
+            return;
+        }
+        let shared = self.shared.clone();
+        let computed = tokio::task::spawn_blocking(move || {
+            let header = want_header.then(|| {
+                let c = shared.consistent(|_| ());
+                (c.view.tip().tip_hash(), handlers::headers_result(&c.view))
+            });
+            let scripts: Vec<_> = scripts
+                .into_iter()
+                .map(|k| {
+                    (
+                        k,
+                        scripts::history(&shared, &k).map(|h| (h.status(), !h.mempool.is_empty())),
+                    )
+                })
+                .collect();
+            let outpoints: Vec<_> = outpoints
+                .into_iter()
+                .map(|(t, v)| ((t, v), scripts::outpoint_status(&shared, &t, v, &[])))
+                .collect();
+            (header, scripts, outpoints)
+        })
+        .await;
+        let Ok((header, scripts, outpoints)) = computed else {
+            return;
+        };
+        let mut sent = 0;
+        if let Some((tip, Ok(result))) = header
+            && self.subs.headers != Some(tip)
+        {
+            self.subs.headers = Some(tip);
+            self.send(rpc::notification(
+                "blockchain.headers.subscribe",
+                json!([result]),
+            ))
+            .await;
+            sent += 1;
+        }
+        let method = if v1_7 {
+            "blockchain.scriptpubkey.subscribe"
+        } else {
+            "blockchain.scripthash.subscribe"
+        };
+        for (key, r) in scripts {
+            match r {
+                Ok((status, mempool)) => {
+                    let Some(sub) = self.subs.scripts.get_mut(&key) else {
+                        continue;
+                    };
+                    sub.mempool = mempool;
+                    if sub.status != status {
+                        sub.status = status;
+                        let msg = rpc::notification(
+                            method,
+                            json!([sub.name, scripts::status_hex(status)]),
+                        );
+                        self.send(msg).await;
+                        sent += 1;
+                    }
+                }
+                // As ElectrumX: a status that cannot be computed (history too large) ends
+                // the subscription.
+                Err(_) => {
+                    self.subs.scripts.remove(&key);
+                }
+            }
+        }
+        for (o, r) in outpoints {
+            let Ok(status) = r else { continue };
+            if self
+                .subs
+                .outpoints
+                .get(&o)
+                .is_some_and(|old| *old != status)
+            {
+                let msg = rpc::notification(
+                    "blockchain.outpoint.subscribe",
+                    json!([o.0.to_string(), o.1, status.to_json()]),
+                );
+                self.subs.outpoints.insert(o, status);
+                self.send(msg).await;
+                sent += 1;
+            }
+        }
+        if v1_7 && ev.tip_changed && sent < 2 {
+            // ElectrumX's traffic-analysis noise: a ping about as long as a status update.
+            self.send(rpc::notification("server.ping", json!(["0".repeat(128)])))
+                .await;
+        }
+    }
+}

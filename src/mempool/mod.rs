@@ -1,0 +1,328 @@
+//! The mempool layer: Ferrum's own copy of the daemon's mempool, indexed by script, and every
+//! mempool answer the Electrum protocol needs, with ElectrumX 2.0's semantics (history order and
+//! heights, fees, balance deltas, unspent outputs, spenders, `mempool.recent`, the compact fee
+//! histogram, `mempool.get_info`).
+//!
+//! [`Mempool::update`] brings the copy in line with bitcoind: it lists the mempool, fetches new
+//! transactions and the confirmed outputs they spend *without holding any lock* ([`fetch`]),
+//! then applies removals and additions under short write locks, [`APPLY_CHUNK`] transactions at
+//! a time, so a big initial load never makes readers wait long. Readers take
+//! [`Mempool::read`]: a read lock for one request, never held across daemon I/O.
+//!
+//! The state ([`state`]) keeps, per transaction, only what ElectrumX keeps (prevouts, the script
+//! key and value of each input and output, fee, vsize) plus an ordered `(script, txid)` set, so
+//! a script's history costs O(its entries), not O(mempool).
+//!
+//! Consistency with the confirmed index is the caller's business: after a block, mined txs
+//! stay in the mempool until the next `update` (as in ElectrumX between refreshes), so callers
+//! should update the mempool right after the index catches up with a new tip.
+
+mod fetch;
+pub mod histogram;
+mod state;
+
+use crate::daemon::Daemon;
+use crate::types::ScriptKey;
+use anyhow::Result;
+use bitcoin::Txid;
+use serde_json::Value;
+use state::State;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+pub use state::RECENT_COUNT;
+
+/// Transactions added or removed per write lock.
+pub const APPLY_CHUNK: usize = 1_000;
+
+/// ElectrumX caches `getmempoolinfo` for 60 s (`Daemon.getmempoolinfo`).
+pub const INFO_REFRESH: Duration = Duration::from_secs(60);
+
+/// What an update changed: the scripts paid to or spent from, the outpoints spent or created,
+/// and the txids of every added or removed transaction (ElectrumX's `touched_hashxs` and
+/// `touched_outpoints`, plus the txids).
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub struct Touched {
+    pub scripts: HashSet<ScriptKey>,
+    pub outpoints: HashSet<(Txid, u32)>,
+    pub txids: HashSet<Txid>,
+}
+
+impl Touched {
+    pub fn is_empty(&self) -> bool {
+        self.txids.is_empty()
+    }
+}
+
+/// One mempool transaction of a script's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MempoolEntry {
+    pub txid: Txid,
+    /// 0, or -1 when the tx spends an output of another mempool tx.
+    pub height: i32,
+    pub fee: u64,
+}
+
+/// A mempool output paying a script and not spent in the mempool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MempoolUtxo {
+    pub txid: Txid,
+    pub vout: u32,
+    pub value: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxInfo {
+    pub fee: u64,
+    pub vsize: u64,
+    pub has_unconfirmed_parent: bool,
+}
+
+/// An entry of `mempool.recent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentTx {
+    pub txid: Txid,
+    pub fee: u64,
+    pub vsize: u64,
+}
+
+/// When the update thread last recomputed the histogram and fetched `getmempoolinfo`.
+#[derive(Debug, Default)]
+struct Clocks {
+    histogram: Option<Instant>,
+    info: Option<Instant>,
+}
+
+/// The mempool; `Send + Sync`, share it as `Arc<Mempool>`. See the module documentation.
+#[derive(Debug)]
+pub struct Mempool {
+    state: RwLock<State>,
+    /// Serializes updates (and owns their timers); readers never take it.
+    updating: Mutex<Clocks>,
+    loaded: AtomicBool,
+    histogram_refresh: Duration,
+}
+
+impl Default for Mempool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Mempool {
+    pub fn new() -> Mempool {
+        Self::with_histogram_refresh(histogram::REFRESH)
+    }
+
+    /// A mempool whose fee histogram is recomputed at most every `interval` (ElectrumX:
+    /// [`histogram::REFRESH`]; tests use zero to recompute at every update).
+    pub fn with_histogram_refresh(interval: Duration) -> Mempool {
+        Mempool {
+            state: RwLock::new(State::default()),
+            updating: Mutex::new(Clocks::default()),
+            loaded: AtomicBool::new(false),
+            histogram_refresh: interval,
+        }
+    }
+
+    /// True once the first update has completed.
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// A consistent read of the current state; cheap; hold it only for one request.
+    pub fn read(&self) -> MempoolView<'_> {
+        MempoolView {
+            state: self.state.read().unwrap_or_else(PoisonError::into_inner),
+        }
+    }
+
+    /// Brings the state in line with the daemon's mempool and returns what changed. New txs
+    /// whose prevouts cannot all be resolved (the daemon moved on meanwhile) are left out and
+    /// retried at the next update. Concurrent calls run one after the other.
+    pub fn update(&self, daemon: &Daemon) -> Result<Touched> {
+        let mut clocks = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let started = Instant::now();
+        let listed = fetch::mempool_txids(daemon)?;
+        let listed_set: HashSet<Txid> = listed.iter().copied().collect();
+        let (removed, new): (Vec<Txid>, Vec<Txid>) = {
+            let state = self.read();
+            let removed = state
+                .state
+                .txids()
+                .filter(|t| !listed_set.contains(*t))
+                .copied()
+                .collect();
+            let new = listed
+                .iter()
+                .filter(|t| !state.contains(t))
+                .copied()
+                .collect();
+            (removed, new)
+        };
+
+        // Daemon I/O, no lock held.
+        let fetched = fetch::transactions(daemon, &new)?;
+        let confirmed =
+            fetch::confirmed_outputs(daemon, &fetch::outside_prevouts(&fetched, &listed_set))?;
+        let fetched = fetch::parents_first(fetched);
+        let fetch_time = started.elapsed();
+
+        // Removals first: a replacement must not be added while the tx it replaced still
+        // holds its outpoints.
+        let mut touched = Touched::default();
+        for chunk in removed.chunks(APPLY_CHUNK) {
+            let mut state = self.write();
+            for txid in chunk {
+                state.remove(txid, &mut touched);
+            }
+        }
+        let mut skipped = 0usize;
+        let mut fetched = fetched.into_iter().peekable();
+        while fetched.peek().is_some() {
+            let mut state = self.write();
+            for tx in fetched.by_ref().take(APPLY_CHUNK) {
+                let txid = tx.txid;
+                if !state.add(tx, &confirmed, &mut touched) {
+                    debug!("mempool tx {txid}: prevouts not found, retrying next update");
+                    skipped += 1;
+                }
+            }
+        }
+
+        if clocks
+            .histogram
+            .is_none_or(|t| t.elapsed() >= self.histogram_refresh)
+        {
+            let histogram = self.read().state.compute_histogram();
+            debug!("compact fee histogram: {histogram:?}");
+            self.write().histogram = histogram;
+            clocks.histogram = Some(Instant::now());
+        }
+        if clocks.info.is_none_or(|t| t.elapsed() >= INFO_REFRESH) {
+            match fetch::mempool_info(daemon) {
+                Ok(info) => {
+                    self.write().info = info;
+                    clocks.info = Some(Instant::now());
+                }
+                // Not worth failing the update for: the old value stays, retried next time.
+                Err(e) => warn!("mempool info: {e:#}"),
+            }
+        }
+
+        let first = !self.loaded.swap(true, Ordering::AcqRel);
+        let added = new.len() - skipped;
+        let msg = format!(
+            "mempool: {} txs; +{added} -{} ({skipped} deferred) in {:.2?} (fetch {:.2?})",
+            self.read().len(),
+            removed.len(),
+            started.elapsed(),
+            fetch_time,
+        );
+        if first {
+            info!("{msg}");
+        } else {
+            debug!("{msg}");
+        }
+        Ok(touched)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A read-locked view of the mempool (see [`Mempool::read`]).
+pub struct MempoolView<'a> {
+    state: RwLockReadGuard<'a, State>,
+}
+
+impl MempoolView<'_> {
+    pub fn len(&self) -> usize {
+        self.state.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.state.len() == 0
+    }
+
+    pub fn contains(&self, txid: &Txid) -> bool {
+        self.state.contains(txid)
+    }
+
+    /// Mempool txs paying to or spending from `s`, in ElectrumX's order (that of
+    /// `MemPool.transaction_summaries`): txs without unconfirmed parents (height 0) first, then
+    /// those with (height -1), each group by txid as displayed (byte-reversed hex).
+    pub fn history(&self, s: &ScriptKey) -> Vec<MempoolEntry> {
+        self.state.history(s)
+    }
+
+    /// Mempool outputs paying `s` minus outputs of `s` (confirmed or not) spent in the mempool.
+    pub fn balance_delta(&self, s: &ScriptKey) -> i64 {
+        self.state.balance_delta(s)
+    }
+
+    /// Mempool outputs paying `s` that no mempool tx spends, by displayed txid then vout
+    /// (ElectrumX leaves their order undefined).
+    pub fn utxos(&self, s: &ScriptKey) -> Vec<MempoolUtxo> {
+        self.state.utxos(s)
+    }
+
+    /// The mempool tx spending that outpoint (confirmed or not).
+    pub fn spender(&self, txid: &Txid, vout: u32) -> Option<Txid> {
+        self.state.spender(txid, vout)
+    }
+
+    /// Whether a mempool tx `txid` exists with an output `vout`.
+    pub fn has_output(&self, txid: &Txid, vout: u32) -> bool {
+        self.state.has_output(txid, vout)
+    }
+
+    pub fn tx(&self, txid: &Txid) -> Option<TxInfo> {
+        self.state.tx(txid)
+    }
+
+    /// ElectrumX's compact fee histogram: `(fee rate sat/vB, vsize)` tranches, from the cached
+    /// computation (empty before the first update).
+    pub fn fee_histogram(&self) -> Vec<(f64, u64)> {
+        self.state.histogram.clone()
+    }
+
+    /// The `mempool.get_info` result: `mempoolminfee`, `minrelaytxfee` and
+    /// `incrementalrelayfee` from `getmempoolinfo` (refreshed at most every [`INFO_REFRESH`]),
+    /// or `Value::Null` while no update has fetched it yet.
+    pub fn info(&self) -> Value {
+        self.state.info.clone()
+    }
+
+    /// `mempool.recent`: the last [`RECENT_COUNT`] txs to enter Ferrum's mempool, newest first
+    /// (txs that arrived in one update are in parents-first order).
+    pub fn recent(&self) -> Vec<RecentTx> {
+        self.state.recent()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mempool_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Mempool>();
+    }
+
+    #[test]
+    fn empty_before_the_first_update() {
+        let m = Mempool::new();
+        assert!(!m.loaded());
+        let view = m.read();
+        assert!(view.is_empty());
+        assert_eq!(view.fee_histogram(), vec![]);
+        assert_eq!(view.info(), Value::Null);
+        assert_eq!(view.recent(), vec![]);
+    }
+}
