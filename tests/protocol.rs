@@ -3,59 +3,19 @@
 //! `electrumx/server/session.py`, `util.py` `electrumx/lib/util.py`, `jsonrpc.py`,
 //! `framing.py` and `aiorpcx/session.py` are aiorpcx's).
 //!
-//! Each test collects every failed expectation and reports them all at the end.
+//! Each test collects every failed expectation and reports them all at the end. Size limits
+//! (MAX_SEND, MAX_RECV, history too long) and client isolation are in `protocol_limits.rs`.
 
 mod common;
 
-use common::server::{Client, FerrumServer};
+use common::server::{Checks, Client, FerrumServer, base_env};
 use ferrum::chaingen::{Bitcoind, ChainBuilder, OutputType};
 use serde_json::{Value, json};
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const REGTEST_GENESIS: &str = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206";
 const SHORT: Duration = Duration::from_secs(10);
-
-/// Failed expectations of one test, reported together.
-#[derive(Default)]
-struct Checks(Vec<String>);
-
-impl Checks {
-    fn check(&mut self, what: &str, ok: bool, got: impl std::fmt::Display) {
-        if !ok {
-            self.0.push(format!("{what}\n    got: {got}"));
-        }
-    }
-
-    /// The reply is an error with `code` (and the request's id).
-    fn error(&mut self, what: &str, r: &Value, code: i64) {
-        self.check(
-            &format!("{what}: error {code}"),
-            r["error"]["code"] == json!(code),
-            r,
-        );
-    }
-
-    /// The reply is a result equal to `want`.
-    fn result(&mut self, what: &str, r: &Value, want: &Value) {
-        self.check(
-            &format!("{what}: result {want}"),
-            r.get("result") == Some(want),
-            r,
-        );
-    }
-
-    fn finish(self) {
-        assert!(
-            self.0.is_empty(),
-            "{} failed expectations:\n{}",
-            self.0.len(),
-            self.0.join("\n")
-        );
-    }
-}
 
 /// A chain with one confirmed payment; returns (txid, its output script).
 fn small_chain(d: &Bitcoind) -> (String, bitcoin::ScriptBuf) {
@@ -69,11 +29,9 @@ fn small_chain(d: &Bitcoind) -> (String, bitcoin::ScriptBuf) {
     (tx.compute_txid().to_string(), script)
 }
 
-fn polls() -> [(&'static str, &'static str); 2] {
-    [
-        ("DAEMON_POLL_INTERVAL_BLOCKS", "200"),
-        ("DAEMON_POLL_INTERVAL_MEMPOOL", "200"),
-    ]
+/// One request; `Null` if the connection closed (so that later checks still run).
+fn req(c: &mut Client, method: &str, params: Value) -> Value {
+    c.try_request(method, params).unwrap_or(Value::Null)
 }
 
 /// Sends one raw line on `c` and returns the next message (`Null` if none came).
@@ -87,7 +45,7 @@ fn raw(c: &mut Client, line: &[u8]) -> Value {
 fn version_negotiation_and_first_message() {
     let d = Bitcoind::start().unwrap();
     small_chain(&d);
-    let s = FerrumServer::start(&d, &polls());
+    let s = FerrumServer::start(&d, &base_env());
     let port = s.port();
     let mut k = Checks::default();
 
@@ -113,8 +71,11 @@ fn version_negotiation_and_first_message() {
     for (params, want) in accepted {
         let mut c = Client::connect(port);
         let r = c.request("server.version", params.clone());
-        let ok =
-            r["result"][0].as_str().is_some_and(|s| !s.is_empty()) && r["result"][1] == json!(want);
+        // PROTOCOL_MAX is (1, 7, 0): a client max above it negotiates "1.7.0" (util.py
+        // version_string); "1.7" names the same version.
+        let v = &r["result"][1];
+        let same = *v == json!(want) || (want == "1.7" && *v == json!("1.7.0"));
+        let ok = r["result"][0].as_str().is_some_and(|s| !s.is_empty()) && same;
         k.check(
             &format!("server.version {params} negotiates {want}"),
             ok,
@@ -207,7 +168,7 @@ fn json_rpc_framing_and_errors() {
     let d = Bitcoind::start().unwrap();
     let (txid, script) = small_chain(&d);
     let scripthash = ferrum::types::scripthash_hex(&script);
-    let s = FerrumServer::start(&d, &polls());
+    let s = FerrumServer::start(&d, &base_env());
     let port = s.port();
     let mut k = Checks::default();
     let mut c = Client::negotiated(port, "1.7");
@@ -306,16 +267,15 @@ fn json_rpc_framing_and_errors() {
 
     // jsonrpc.py _receive_request_batch: one reply per request (not per notification), each
     // with its id; invalid members get their own error.
-    c.send_raw(
-        br#"[{"jsonrpc": "2.0", "id": 11, "method": "server.ping"},
+    c.send_value(&json!([
+        {"jsonrpc": "2.0", "id": 11, "method": "server.ping"},
         {"jsonrpc": "2.0", "id": 12, "method": "no.such.method", "params": []},
         {"jsonrpc": "2.0", "id": 13, "method": "blockchain.block.header", "params": ["x"]},
         {"jsonrpc": "2.0", "id": 14, "method": "blockchain.block.header", "params": []},
         {"jsonrpc": "2.0", "id": 15},
         {"jsonrpc": "2.0", "method": "server.ping", "params": []},
-        {"jsonrpc": "2.0", "id": 16, "method": "blockchain.block.header", "params": [0]}]"#,
-    );
-    c.send_raw(b"\n");
+        {"jsonrpc": "2.0", "id": 16, "method": "blockchain.block.header", "params": [0]}
+    ]));
     let items = c.next_batch(SHORT).unwrap_or_default();
     let by_id = |id: i64| {
         items
@@ -449,8 +409,12 @@ fn json_rpc_framing_and_errors() {
         r["result"]["count"] == json!(103) && r["result"]["max"] == json!(2016),
         &r,
     );
-    let lower = c.request("blockchain.transaction.get", json!([txid]));
-    let upper = c.request("blockchain.transaction.get", json!([txid.to_uppercase()]));
+    let lower = req(&mut c, "blockchain.transaction.get", json!([txid]));
+    let upper = req(
+        &mut c,
+        "blockchain.transaction.get",
+        json!([txid.to_uppercase()]),
+    );
     k.check(
         "upper-case txid",
         lower["result"].is_string() && upper.get("result") == lower.get("result"),
@@ -458,30 +422,30 @@ fn json_rpc_framing_and_errors() {
     );
     k.result(
         "ping with odd-length hex data",
-        &c.request("server.ping", json!([2, "abc"])),
+        &req(&mut c, "server.ping", json!([2, "abc"])),
         &json!({"data": "00"}),
     );
-    let positional = c.request("blockchain.block.header", json!([0]));
+    let positional = req(&mut c, "blockchain.block.header", json!([0]));
     k.result(
         "named arguments",
-        &c.request("blockchain.block.header", json!({"height": 0})),
+        &req(&mut c, "blockchain.block.header", json!({"height": 0})),
         &positional["result"],
     );
     // server.ping (phandle_ping): null before 1.7, {"data": "0" * pong_len} from 1.7.
     let mut old = Client::negotiated(port, "1.4");
     k.result(
         "ping at 1.4",
-        &old.request("server.ping", json!([])),
+        &req(&mut old, "server.ping", json!([])),
         &Value::Null,
     );
     k.result(
         "ping at 1.7",
-        &c.request("server.ping", json!([])),
+        &req(&mut c, "server.ping", json!([])),
         &json!({"data": ""}),
     );
     k.result(
         "ping at 1.7 with pong_len 3",
-        &c.request("server.ping", json!([3])),
+        &req(&mut c, "server.ping", json!([3])),
         &json!({"data": "000"}),
     );
 
@@ -498,7 +462,7 @@ fn json_rpc_framing_and_errors() {
             "services",
         ]);
         let mut f = Client::negotiated(port, proto);
-        let r = f.request("server.features", json!([]));
+        let r = req(&mut f, "server.features", json!([]));
         let res = &r["result"];
         let got: HashSet<&str> = res
             .as_object()
@@ -523,19 +487,19 @@ fn json_rpc_framing_and_errors() {
                 .is_some_and(|a| a.iter().all(Value::is_string))
             && (proto == "1.7" || res["hash_function"] == json!("sha256"));
         k.check(&format!("server.features values at {proto}"), ok, &r);
-        let banner = f.request("server.banner", json!([]));
+        let banner = req(&mut f, "server.banner", json!([]));
         k.check(
             "server.banner is a string",
             banner["result"].is_string(),
             &banner,
         );
-        let don = f.request("server.donation_address", json!([]));
+        let don = req(&mut f, "server.donation_address", json!([]));
         k.check(
             "server.donation_address is a string",
             don["result"].is_string(),
             &don,
         );
-        let peers = f.request("server.peers.subscribe", json!([]));
+        let peers = req(&mut f, "server.peers.subscribe", json!([]));
         k.check(
             "server.peers.subscribe is a list",
             peers["result"].is_array(),
@@ -550,7 +514,7 @@ fn json_rpc_framing_and_errors() {
     let mut v14 = Client::negotiated(port, "1.4");
     k.result(
         "relayfee at 1.4 (bitcoind's)",
-        &v14.request("blockchain.relayfee", json!([])),
+        &req(&mut v14, "blockchain.relayfee", json!([])),
         &relayfee,
     );
     for (m, p) in [
@@ -561,15 +525,23 @@ fn json_rpc_framing_and_errors() {
         ("blockchain.scriptpubkey.get_balance", json!([spk])),
         ("mempool.recent", json!([])),
     ] {
-        k.error(&format!("{m} at 1.4"), &v14.request(m, p), -32601);
+        k.error(&format!("{m} at 1.4"), &req(&mut v14, m, p), -32601);
     }
     let mut v142 = Client::negotiated(port, "1.4.2");
     k.result(
         "unsubscribe at 1.4.2 before subscribing",
-        &v142.request("blockchain.scripthash.unsubscribe", json!([scripthash])),
+        &req(
+            &mut v142,
+            "blockchain.scripthash.unsubscribe",
+            json!([scripthash]),
+        ),
         &json!(false),
     );
-    let st = v142.request("blockchain.scripthash.subscribe", json!([scripthash]));
+    let st = req(
+        &mut v142,
+        "blockchain.scripthash.subscribe",
+        json!([scripthash]),
+    );
     k.check(
         "subscribe at 1.4.2",
         st["result"].as_str().is_some_and(|s| s.len() == 64),
@@ -577,26 +549,30 @@ fn json_rpc_framing_and_errors() {
     );
     k.result(
         "unsubscribe at 1.4.2 after subscribing",
-        &v142.request("blockchain.scripthash.unsubscribe", json!([scripthash])),
+        &req(
+            &mut v142,
+            "blockchain.scripthash.unsubscribe",
+            json!([scripthash]),
+        ),
         &json!(true),
     );
     let mut v16 = Client::negotiated(port, "1.6");
     k.error(
         "relayfee at 1.6",
-        &v16.request("blockchain.relayfee", json!([])),
+        &req(&mut v16, "blockchain.relayfee", json!([])),
         -32601,
     );
     k.error(
         "outpoint.get_status at 1.6",
-        &v16.request("blockchain.outpoint.get_status", outpoint.clone()),
+        &req(&mut v16, "blockchain.outpoint.get_status", outpoint.clone()),
         -32601,
     );
     k.error(
         "mempool.recent at 1.6",
-        &v16.request("mempool.recent", json!([])),
+        &req(&mut v16, "mempool.recent", json!([])),
         -32601,
     );
-    let info = v16.request("mempool.get_info", json!([]));
+    let info = req(&mut v16, "mempool.get_info", json!([]));
     let keys: HashSet<&str> = info["result"]
         .as_object()
         .map(|o| o.keys().map(String::as_str).collect())
@@ -606,7 +582,11 @@ fn json_rpc_framing_and_errors() {
         keys == HashSet::from(["mempoolminfee", "minrelaytxfee", "incrementalrelayfee"]),
         &info,
     );
-    let bal = v16.request("blockchain.scripthash.get_balance", json!([scripthash]));
+    let bal = req(
+        &mut v16,
+        "blockchain.scripthash.get_balance",
+        json!([scripthash]),
+    );
     k.result(
         "scripthash.get_balance at 1.6",
         &bal,
@@ -620,20 +600,24 @@ fn json_rpc_framing_and_errors() {
         "subscribe",
         "unsubscribe",
     ] {
-        let r = c.request(&format!("blockchain.scripthash.{m}"), json!([scripthash]));
+        let r = req(
+            &mut c,
+            &format!("blockchain.scripthash.{m}"),
+            json!([scripthash]),
+        );
         k.error(&format!("blockchain.scripthash.{m} at 1.7"), &r, -32601);
     }
     k.error(
         "relayfee at 1.7",
-        &c.request("blockchain.relayfee", json!([])),
+        &req(&mut c, "blockchain.relayfee", json!([])),
         -32601,
     );
     k.result(
         "scriptpubkey.get_balance at 1.7",
-        &c.request("blockchain.scriptpubkey.get_balance", json!([spk])),
+        &req(&mut c, "blockchain.scriptpubkey.get_balance", json!([spk])),
         &json!({"confirmed": 50_000, "unconfirmed": 0}),
     );
-    let r = c.request("blockchain.outpoint.get_status", outpoint);
+    let r = req(&mut c, "blockchain.outpoint.get_status", outpoint);
     k.check(
         "outpoint.get_status at 1.7",
         r["result"]["funder_height"] == json!(102),
@@ -641,7 +625,7 @@ fn json_rpc_framing_and_errors() {
     );
     k.check(
         "mempool.recent at 1.7",
-        c.request("mempool.recent", json!([]))["result"].is_array(),
+        req(&mut c, "mempool.recent", json!([]))["result"].is_array(),
         "not a list",
     );
 
@@ -658,227 +642,5 @@ fn json_rpc_framing_and_errors() {
     );
     let mut s = s;
     k.check("server still running", s.is_running(), "exited");
-    k.finish();
-}
-
-/// A chain where one script is paid by `n` transactions (4 blocks); returns its script and a
-/// second script with one payment.
-fn long_history_chain(d: &Bitcoind, n: usize) -> (bitcoin::ScriptBuf, bitcoin::ScriptBuf) {
-    let mut b = ChainBuilder::new(11);
-    b.mine_empty(d, 101).unwrap();
-    let hot = b.new_script(OutputType::P2wpkh);
-    let small = b.new_script(OutputType::P2tr);
-    let amount = bitcoin::Amount::from_sat(1_000);
-    let mut txs = vec![b.tx_to(&[(small.clone(), amount)]).unwrap()];
-    for i in 0..n {
-        txs.push(b.tx_to(&[(hot.clone(), amount)]).unwrap());
-        if txs.len() >= n.div_ceil(4) || i + 1 == n {
-            b.mine_txs(d, std::mem::take(&mut txs)).unwrap();
-        }
-    }
-    (hot, small)
-}
-
-#[test]
-fn size_limits_and_client_isolation() {
-    const N: usize = 4000;
-    let d = Bitcoind::start().unwrap();
-    let (hot, small) = long_history_chain(&d, N);
-    let hot_sh = ferrum::types::scripthash_hex(&hot);
-    let hot_spk = ferrum::types::bytes_to_hex(hot.as_bytes());
-    let small_sh = ferrum::types::scripthash_hex(&small);
-    let mut k = Checks::default();
-
-    // session.py limited_history: limit = (MAX_SEND - 100) // 99 entries; a history of at
-    // least `limit` confirmed entries is RPC_ERROR_HISTORY_TOO_LONG (10001), for get_history
-    // and for the status of subscribe. MAX_SEND stays above ElectrumX's floor of 350000.
-    let tight = (100 + 99 * N).to_string();
-    let loose = (100 + 99 * (N + 1)).to_string();
-    let env = |extra: &[(&'static str, &str)]| -> FerrumServer {
-        let mut all: Vec<(&str, &str)> = polls().to_vec();
-        // ElectrumX's per-session and per-IP cost throttling off, as for the fixture.
-        all.extend([("COST_SOFT_LIMIT", "0"), ("COST_HARD_LIMIT", "0")]);
-        all.extend(extra.iter().copied());
-        FerrumServer::start(&d, &all)
-    };
-    let st = env(&[("MAX_SEND", &tight), ("MAX_RECV", "5000")]);
-    let sl = env(&[("MAX_SEND", &loose)]);
-    let mut c14 = Client::negotiated(st.port(), "1.4");
-    k.error(
-        "get_history at the limit",
-        &c14.request("blockchain.scripthash.get_history", json!([hot_sh])),
-        10001,
-    );
-    k.error(
-        "subscribe at the limit",
-        &c14.request("blockchain.scripthash.subscribe", json!([hot_sh])),
-        10001,
-    );
-    let mut c17 = Client::negotiated(st.port(), "1.7");
-    k.error(
-        "scriptpubkey.get_history at the limit",
-        &c17.request("blockchain.scriptpubkey.get_history", json!([hot_spk])),
-        10001,
-    );
-    let mut l14 = Client::negotiated(sl.port(), "1.4");
-    let r = l14.request("blockchain.scripthash.get_history", json!([hot_sh]));
-    k.check(
-        &format!("get_history one below the limit: {N} entries"),
-        r["result"].as_array().map(Vec::len) == Some(N),
-        r.to_string().len(),
-    );
-
-    // aiorpcx jsonrpc.py _send_result: a response over MAX_SEND becomes INVALID_REQUEST
-    // (-32600) "response too large" with the request's id; phandle_ping refuses pong_len over
-    // MAX_SEND (BAD_REQUEST) but builds one of exactly MAX_SEND, which is then too large.
-    let max: usize = tight.parse().unwrap();
-    let id = c17.send("server.ping", json!([max]));
-    let r = c17.wait_reply(&id);
-    k.error("ping of MAX_SEND bytes", &r, -32600);
-    k.check("too-large reply keeps the id", r["id"] == id, &r);
-    k.error(
-        "ping of MAX_SEND + 1 bytes",
-        &c17.request("server.ping", json!([max + 1])),
-        1,
-    );
-    // _receive_request_batch: the batch's replies add up against MAX_SEND; the member that
-    // crosses it is replaced by -32600.
-    let mut lb = Client::negotiated(sl.port(), "1.4");
-    let two = lb.batch(&[
-        ("blockchain.scripthash.get_history", json!([hot_sh])),
-        ("blockchain.scripthash.get_history", json!([hot_sh])),
-    ]);
-    let full = two
-        .iter()
-        .filter(|r| r["result"].as_array().map(Vec::len) == Some(N))
-        .count();
-    let too_big = two
-        .iter()
-        .filter(|r| r["error"]["code"] == json!(-32600))
-        .count();
-    k.check(
-        "batch of two histories over MAX_SEND: one answered, one -32600",
-        full == 1 && too_big == 1,
-        json!(
-            two.iter()
-                .map(|r| r.get("error").cloned().unwrap_or(json!("result")))
-                .collect::<Vec<_>>()
-        ),
-    );
-
-    // framing.py NewlineFramer: a line over MAX_RECV is dropped without a reply, the stream
-    // resynchronises at the next newline, and the session goes on.
-    let mut big = Client::negotiated(st.port(), "1.4");
-    let pad = "0".repeat(1_000_000);
-    big.send_raw(
-        format!(r#"{{"jsonrpc":"2.0","id":500,"method":"server.ping","params":["{pad}"]}}"#)
-            .as_bytes(),
-    );
-    big.send_raw(b"\n");
-    let id = big.send("blockchain.block.header", json!([0]));
-    let first = big
-        .read_message_timeout(Duration::from_secs(60))
-        .unwrap_or(Value::Null);
-    k.check(
-        "oversize request dropped, the next one answered",
-        first["id"] == id && first["result"].is_string(),
-        &first,
-    );
-    k.check(
-        "session open after an oversize request",
-        big.try_request("server.ping", json!([])).is_some(),
-        "closed",
-    );
-
-    // Isolation: heavy clients must not stall a light one.
-    let si = env(&[("MAX_SEND", "100000000")]);
-    let port = si.port();
-    let light_round = |k: &mut Checks, c: &mut Client, round: usize| {
-        let r = c.request("blockchain.scripthash.get_balance", json!([small_sh]));
-        k.result(
-            &format!("light client request {round}"),
-            &r,
-            &json!({"confirmed": 1000, "unconfirmed": 0}),
-        );
-    };
-    // 1. Heavy clients that send a lot and do not read.
-    let mut a = Client::negotiated(port, "1.4");
-    let a_ids: Vec<Value> = (0..100)
-        .map(|_| a.send("blockchain.scripthash.get_history", json!([hot_sh])))
-        .collect();
-    let mut b = Client::negotiated(port, "1.4");
-    let calls: Vec<(&str, Value)> = (0..50)
-        .map(|_| ("blockchain.scripthash.get_history", json!([hot_sh])))
-        .collect();
-    let batch_msgs: Vec<Value> = calls
-        .iter()
-        .enumerate()
-        .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": 1000 + i, "method": m, "params": p}))
-        .collect();
-    b.send_value(&Value::Array(batch_msgs));
-    let mut light = Client::negotiated(port, "1.4");
-    for round in 0..20 {
-        light_round(&mut k, &mut light, round);
-    }
-    let answered = a_ids
-        .iter()
-        .filter(|id| a.wait_reply(id)["result"].as_array().map(Vec::len) == Some(N))
-        .count();
-    k.check(
-        "stalled heavy client then gets all 100 histories",
-        answered == 100,
-        answered,
-    );
-    let batch = b
-        .next_batch(common::server::READ_TIMEOUT)
-        .unwrap_or_default();
-    let ok = batch
-        .iter()
-        .filter(|r| r["result"].as_array().map(Vec::len) == Some(N))
-        .count();
-    k.check("stalled batch client then gets 50 histories", ok == 50, ok);
-    // 2. A heavy client reading as fast as it can: the light client's requests are answered
-    // while the heavy one is still receiving (counted in replies, not time).
-    const K: usize = 300;
-    let received = Arc::new(AtomicUsize::new(0));
-    let heavy = {
-        let received = received.clone();
-        let hot_sh = hot_sh.clone();
-        std::thread::spawn(move || {
-            let mut h = Client::negotiated(port, "1.4");
-            let ids: Vec<Value> = (0..K)
-                .map(|_| h.send("blockchain.scripthash.get_history", json!([hot_sh])))
-                .collect();
-            let mut good = 0;
-            for id in ids {
-                if h.wait_reply(&id)["result"].as_array().map(Vec::len) == Some(N) {
-                    good += 1;
-                }
-                received.fetch_add(1, Ordering::SeqCst);
-            }
-            good
-        })
-    };
-    while received.load(Ordering::SeqCst) == 0 {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    for round in 20..40 {
-        light_round(&mut k, &mut light, round);
-    }
-    let at_end = received.load(Ordering::SeqCst);
-    k.check(
-        &format!("20 light requests done while the heavy client had < {K} replies"),
-        at_end < K,
-        at_end,
-    );
-    let good = heavy.join().unwrap();
-    k.check("heavy client gets every history", good == K, good);
-    for (name, mut server) in [("tight", st), ("loose", sl), ("isolation", si)] {
-        k.check(
-            &format!("{name} server still running"),
-            server.is_running(),
-            "exited",
-        );
-    }
     k.finish();
 }

@@ -427,3 +427,65 @@ pub fn wait_for_height(port: u16, height: u64, hash: &str) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// Fast polling, and ElectrumX's session cost throttling off (COST_SOFT_LIMIT and
+/// COST_HARD_LIMIT 0, as for the fixture): these tests send many errors on purpose, and
+/// aiorpcx would otherwise close the session for "excessive resource usage" (-101).
+pub fn base_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("DAEMON_POLL_INTERVAL_BLOCKS", "200"),
+        ("DAEMON_POLL_INTERVAL_MEMPOOL", "200"),
+        ("COST_SOFT_LIMIT", "0"),
+        ("COST_HARD_LIMIT", "0"),
+    ]
+}
+
+/// Expectations of one test, checked without stopping and reported together by
+/// [`Checks::finish`], so that one run shows every failure.
+#[derive(Default)]
+pub struct Checks {
+    /// The failed ones, with what was got.
+    pub failed: Vec<String>,
+    /// How many expectations were checked.
+    pub count: usize,
+}
+
+impl Checks {
+    /// Records one expectation; `got` is shown if it failed.
+    pub fn check(&mut self, what: &str, ok: bool, got: impl std::fmt::Display) {
+        self.count += 1;
+        if !ok {
+            self.failed.push(format!("{what}\n    got: {got}"));
+        }
+    }
+
+    /// The reply is an error with `code` (and the request's id).
+    pub fn error(&mut self, what: &str, r: &Value, code: i64) {
+        self.check(
+            &format!("{what}: error {code}"),
+            r["error"]["code"] == json!(code),
+            r,
+        );
+    }
+
+    /// The reply is a result equal to `want`.
+    pub fn result(&mut self, what: &str, r: &Value, want: &Value) {
+        self.check(
+            &format!("{what}: result {want}"),
+            r.get("result") == Some(want),
+            r,
+        );
+    }
+
+    /// Panics listing every failed expectation, if any.
+    pub fn finish(self) {
+        assert!(
+            self.failed.is_empty(),
+            "{} of {} expectations failed:\n{}",
+            self.failed.len(),
+            self.count,
+            self.failed.join("\n")
+        );
+        eprintln!("all {} expectations met", self.count);
+    }
+}
