@@ -11,6 +11,7 @@
 pub mod handlers;
 pub mod merkle;
 pub mod methods;
+pub mod registry;
 pub mod rpc;
 pub mod scripts;
 pub mod server;
@@ -90,6 +91,10 @@ pub struct Shared {
     published: Mutex<Option<BlockHash>>,
     published_cv: Condvar,
     pub events: tokio::sync::broadcast::Sender<Arc<Event>>,
+    /// Live sessions.
+    pub sessions: Arc<registry::Registry>,
+    /// Set to true once to close every session (server stop).
+    pub shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 /// One consistent read: the mempool part was taken at the same published tip as the view.
@@ -120,6 +125,8 @@ impl Shared {
             published: Mutex::new(None),
             published_cv: Condvar::new(),
             events,
+            sessions: Default::default(),
+            shutdown: tokio::sync::watch::Sender::new(false),
         }
     }
 

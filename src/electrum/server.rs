@@ -75,8 +75,14 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         while !stop.load(Ordering::Relaxed) && !follower.is_finished() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        // Stop accepting, then close every session (each finishes the request in progress).
         for l in listeners {
             l.abort();
+        }
+        shared.shutdown.send_replace(true);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while shared.sessions.count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         anyhow::Ok(())
     })?;
@@ -111,7 +117,7 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 let _ = stream.set_nodelay(true);
                 let (r, w) = stream.into_split();
                 let channel = crate::transport::newline_channel(r, w, shared.settings.max_recv);
-                tokio::spawn(session::run(shared.clone(), channel, peer.to_string()));
+                tokio::spawn(session::run(shared.clone(), channel, peer, "tcp"));
             }
             Err(e) => {
                 // Out of file descriptors and the like: wait instead of spinning.

@@ -4,6 +4,7 @@
 
 use super::handlers::{self, Effect};
 use super::methods::{self, Version};
+use super::registry::SessionInfo;
 use super::rpc::{self, BAD_REQUEST, Incoming, Params, Request, RpcError, RpcResult};
 use super::scripts::{self, OutpointStatus};
 use super::{Event, Shared};
@@ -12,7 +13,9 @@ use crate::types::ScriptKey;
 use bitcoin::{BlockHash, Txid};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::{broadcast, mpsc};
 
 /// A subscribed script: the name the client used and the last status it was sent.
@@ -33,6 +36,7 @@ struct Subs {
 struct Session {
     shared: Arc<Shared>,
     peer: String,
+    info: Arc<SessionInfo>,
     /// None until `server.version`.
     version: Option<Version>,
     subs: Subs,
@@ -40,26 +44,36 @@ struct Session {
     disconnect: bool,
 }
 
-/// Serves one connection until the client leaves or misbehaves fatally.
-pub async fn run(shared: Arc<Shared>, channel: Channel, peer: String) {
+/// Serves one connection until the client leaves, misbehaves fatally, is disconnected through
+/// the registry, or the server shuts down.
+pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transport: &'static str) {
     let Channel {
         mut incoming,
         outgoing,
     } = channel;
     let mut events = shared.events.subscribe();
+    let mut shutdown = shared.shutdown.subscribe();
+    let registration = shared.sessions.register(peer, transport);
+    let info = registration.info.clone();
     let mut s = Session {
         shared,
-        peer,
+        peer: format!("{transport}://{peer}"),
+        info: info.clone(),
         version: None,
         subs: Subs::default(),
         out: outgoing,
         disconnect: false,
     };
     tracing::debug!("{}: connected", s.peer);
-    while !s.disconnect {
+    while !s.disconnect && !*shutdown.borrow() {
         tokio::select! {
+            _ = info.close.notified() => break,
+            _ = shutdown.changed() => break,
             frame = incoming.recv() => match frame {
-                Some(Frame::Message(m)) => s.on_message(&m).await,
+                Some(Frame::Message(m)) => {
+                    info.bytes_received.fetch_add(m.len() as u64 + 1, Ordering::Relaxed);
+                    s.on_message(&m).await
+                }
                 Some(Frame::Oversized) => {
                     tracing::info!(
                         "{}: dropped a request over MAX_RECV ({} bytes)",
@@ -84,6 +98,9 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: String) {
 
 impl Session {
     async fn send(&mut self, msg: Vec<u8>) {
+        self.info
+            .bytes_sent
+            .fetch_add(msg.len() as u64 + 1, Ordering::Relaxed);
         if self.out.send(msg).await.is_err() {
             self.disconnect = true;
         }
@@ -210,13 +227,19 @@ impl Session {
         if self.version.is_some() {
             return Err(RpcError::bad_request("server.version already sent"));
         }
-        if let Some(Some(name)) = args.first() {
-            tracing::debug!("{}: client {}", self.peer, methods::short(name));
-        }
+        let client = match args.first() {
+            Some(Some(Value::String(name))) => name.chars().take(100).collect(),
+            Some(Some(other)) => methods::short(other),
+            _ => String::new(),
+        };
         let requested = args.get(1).and_then(Option::as_ref);
         match methods::negotiate(requested) {
             Some(v) => {
-                let reply = json!([handlers::SERVER_VERSION, methods::version_string(&v)]);
+                let version = methods::version_string(&v);
+                let reply = json!([handlers::SERVER_VERSION, version]);
+                if let Ok(mut c) = self.info.client.lock() {
+                    *c = Some((client, version));
+                }
                 self.version = Some(v);
                 Ok(reply)
             }
