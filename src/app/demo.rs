@@ -1,17 +1,14 @@
 //! `ferrum demo`: for someone without a node. Starts the test regtest bitcoind on a directory of
 //! its own, mines a chain of a few hundred blocks with transactions of every output type (signed
-//! by `chaingen`'s wallet, no bitcoind wallet needed), indexes it, then follows the tip while a
-//! new block with transactions is mined every 30 seconds, and prints how to query it.
+//! by `chaingen`'s wallet, no bitcoind wallet needed), then serves it like `ferrum` does (index,
+//! mempool, Electrum protocol on SERVICES) while a new block with transactions is mined every 30
+//! seconds, and prints how to query it and how to point the Electrum wallet at it.
 
 use crate::chain::{Bitcoin, Coin};
 use crate::chaingen::{Bitcoind, ChainBuilder};
 use crate::config::Config;
-use crate::daemon::Daemon;
-use crate::store::Store;
-use crate::sync::{Indexer, IndexerConfig};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -49,56 +46,51 @@ pub fn run(config: &Config, blocks: u32, dir: Option<PathBuf>) -> Result<()> {
     }
 
     let db_dir = dir.join("index");
-    let store = Arc::new(Store::open(&db_dir, coin, config.cache_mb)?);
-    let daemon = Arc::new(Daemon::connect(bitcoind.daemon_settings(), coin)?);
-    let cfg = IndexerConfig {
-        cache_mb: config.cache_mb,
-        reorg_limit: config.reorg_limit,
-        threads: config.index_threads,
-        poll_interval: Duration::from_secs(5),
-        zmq_block_endpoint: None,
-    };
-    let indexer = Indexer::new(store, daemon, coin, cfg);
-    let stop = super::install_stop_handler()?;
-    let stats = indexer.sync_to_tip(&stop)?;
-    println!(
-        "ferrum demo: indexed {} blocks, {} transactions in {:.1}s",
-        stats.blocks, stats.txs, stats.seconds
-    );
-    print_instructions(coin, &builder, &db_dir, &bitcoind);
+    let mut serve = config.clone();
+    serve.coin = coin;
+    serve.db_dir = db_dir.clone();
+    serve.daemon = bitcoind.daemon_settings();
+    print_instructions(coin, &builder, &serve, &bitcoind);
 
-    // Keep the chain moving, so that following the tip can be watched.
-    let mut last_mined = Instant::now();
-    let mut last_tip = None;
-    while !stop.load(Ordering::Relaxed) {
-        indexer.sync_to_tip(&stop)?;
-        let tip = indexer.store().tip();
-        if tip.tip_hash() != last_tip {
-            last_tip = tip.tip_hash();
-            if let (Some(h), Some(hash)) = (tip.height(), tip.tip_hash()) {
-                tracing::info!("tip {h} {hash} ({} txs)", tip.tx_count());
+    // Keep the chain moving, with payments in the mempool between blocks, so that
+    // notifications can be watched in a wallet.
+    let stop = super::install_stop_handler()?;
+    let miner = {
+        let stop = stop.clone();
+        let bitcoind = &bitcoind;
+        move || -> Result<()> {
+            let mut last_mined = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if last_mined.elapsed() >= MINE_EVERY {
+                    last_mined = Instant::now();
+                    builder.mine_block_with(bitcoind, TXS_PER_BLOCK)?;
+                }
+                std::thread::sleep(Duration::from_millis(500));
             }
+            Ok(())
         }
-        if last_mined.elapsed() >= MINE_EVERY {
-            last_mined = Instant::now();
-            builder.mine_block_with(&bitcoind, TXS_PER_BLOCK)?;
+    };
+    let served = std::thread::scope(|scope| {
+        let mining = scope.spawn(miner);
+        let served = super::serve(&serve, stop.clone());
+        stop.store(true, Ordering::Relaxed);
+        match mining.join() {
+            Ok(Err(e)) => tracing::warn!("demo miner stopped: {e:#}"),
+            Err(_) => tracing::warn!("demo miner panicked"),
+            Ok(Ok(())) => {}
         }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        served
+    });
     println!(
         "ferrum demo: stopping bitcoind (the chain and index stay in {})",
         dir.display()
     );
     bitcoind.stop()?;
-    Ok(())
+    served
 }
 
-fn print_instructions(
-    coin: &dyn Coin,
-    builder: &ChainBuilder,
-    db_dir: &std::path::Path,
-    d: &Bitcoind,
-) {
+fn print_instructions(coin: &dyn Coin, builder: &ChainBuilder, serve: &Config, d: &Bitcoind) {
+    let db_dir = &serve.db_dir;
     let exe = std::env::args().next().unwrap_or_else(|| "ferrum".into());
     println!();
     println!(
@@ -119,8 +111,21 @@ fn print_instructions(
             );
         }
     }
-    let (tcp, _) = coin.default_electrum_ports();
-    println!("Electrum wallet (once the Electrum protocol service is enabled):");
-    println!("  electrum --regtest --oneserver --server 127.0.0.1:{tcp}:t");
+    for s in serve
+        .services
+        .iter()
+        .filter(|s| s.protocol == crate::config::ServiceProtocol::Tcp)
+    {
+        let host = if s.host.is_empty() {
+            "127.0.0.1"
+        } else {
+            s.host.as_str()
+        };
+        println!("Electrum wallet (Ferrum serves {s} once indexed):");
+        println!(
+            "  electrum --regtest --oneserver --server {host}:{}:t",
+            s.port
+        );
+    }
     println!();
 }

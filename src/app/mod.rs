@@ -73,7 +73,7 @@ pub fn open_indexer(config: &Config) -> Result<Indexer> {
     Ok(Indexer::new(store, daemon, config.coin, cfg))
 }
 
-fn serve(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
+pub(crate) fn serve(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     crate::electrum::server::run(config, stop)?;
     tracing::info!("stopped");
     Ok(())

@@ -132,7 +132,9 @@ fn request(mut obj: Map<String, Value>) -> Result<Request, Vec<u8>> {
     }
     let method = match obj.remove("method") {
         Some(Value::String(m)) => m,
-        _ => return fail(INVALID_REQUEST, "invalid method".to_string()),
+        // aiorpcx's Request refuses a method that is not a string (a batch member without
+        // one lands here) with METHOD_NOT_FOUND.
+        _ => return fail(METHOD_NOT_FOUND, "method must be a string".to_string()),
     };
     let params = match obj.remove("params") {
         None | Some(Value::Null) if !v1 => Params::List(Vec::new()),

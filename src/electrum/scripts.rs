@@ -59,11 +59,12 @@ impl History {
             return None;
         }
         let mut s = String::with_capacity((self.confirmed.len() + self.mempool.len()) * 72);
+        use std::fmt::Write;
         for (txid, height) in &self.confirmed {
-            s.push_str(&format!("{txid}:{height}:"));
+            let _ = write!(s, "{txid}:{height}:");
         }
         for e in &self.mempool {
-            s.push_str(&format!("{}:{}:", e.txid, e.height));
+            let _ = write!(s, "{}:{}:", e.txid, e.height);
         }
         Some(sha256::Hash::hash(s.as_bytes()).to_byte_array())
     }

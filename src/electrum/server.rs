@@ -82,11 +82,27 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     })?;
     stop.store(true, Ordering::Relaxed);
     rt.shutdown_timeout(Duration::from_secs(2));
+    // The follow thread stops between blocks; it may be inside a daemon call that retries for
+    // a while (bitcoind gone). Every commit is atomic, so after a grace period exit without it.
+    let deadline = std::time::Instant::now() + FOLLOW_GRACE;
+    while !follower.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if !follower.is_finished() {
+        tracing::warn!(
+            "the indexer is still waiting for bitcoind; exiting without it (the index is \
+             consistent at its last commit)"
+        );
+        return Ok(());
+    }
     match follower.join() {
         Ok(r) => r,
         Err(_) => bail!("the follow thread panicked"),
     }
 }
+
+/// How long a stop waits for the follow thread.
+const FOLLOW_GRACE: Duration = Duration::from_secs(10);
 
 async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     loop {

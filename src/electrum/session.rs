@@ -159,33 +159,31 @@ impl Session {
                 }
             }
             Incoming::Batch(items) => {
+                // aiorpcx counts the batch's replies against MAX_SEND as they come: the one
+                // that crosses it, and every later one, becomes -32600.
                 let mut parts = Vec::new();
                 let mut size = 0;
                 for item in items {
-                    let part = match item {
-                        Ok(req) => match self.on_request(req).await {
-                            Some(p) => p,
-                            None => continue,
-                        },
-                        Err(reply) => reply,
+                    let mut part = match item {
+                        Ok(req) => {
+                            let id = req.id.clone();
+                            match self.on_request(req).await {
+                                Some(p) => (id, p),
+                                None => continue,
+                            }
+                        }
+                        Err(reply) => (None, reply),
                     };
-                    size += part.len() + 2;
-                    parts.push(part);
+                    size += part.1.len() + 2;
+                    if size > self.max_send()
+                        && let Some(id) = part.0.take()
+                    {
+                        part.1 = rpc::oversized(&id, false, self.max_send());
+                    }
+                    parts.push(part.1);
                     if self.disconnect {
                         break;
                     }
-                }
-                // aiorpcx counts the whole batch against MAX_SEND.
-                if size > self.max_send() {
-                    parts = parts
-                        .iter()
-                        .map(|p| {
-                            let id = serde_json::from_slice::<Value>(p)
-                                .map(|v| v["id"].clone())
-                                .unwrap_or(Value::Null);
-                            rpc::oversized(&id, false, self.max_send())
-                        })
-                        .collect();
                 }
                 if !parts.is_empty() {
                     self.send(rpc::batch(&parts)).await;

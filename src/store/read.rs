@@ -112,14 +112,16 @@ impl Store {
         snap: Option<&Snapshot>,
         out: &mut Vec<TxNum>,
     ) -> Result<()> {
-        let cf = self.cf(CF_HISTORY);
-        for item in
-            self.db
-                .iterator_cf_opt(cf, prefix_opts(snap, &s.0), rocksdb::IteratorMode::Start)
-        {
-            let (k, v) = item?;
-            keys::decode_history_row(&k, &v, out).context("corrupt history row")?;
+        // A raw iterator: no allocation per row (long histories have thousands of rows).
+        let mut it = self
+            .db
+            .raw_iterator_cf_opt(self.cf(CF_HISTORY), prefix_opts(snap, &s.0));
+        it.seek(s.0);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            keys::decode_history_row(k, v, out).context("corrupt history row")?;
+            it.next();
         }
+        it.status()?;
         Ok(())
     }
 
@@ -129,15 +131,16 @@ impl Store {
         s: &ScriptKey,
         snap: Option<&Snapshot>,
     ) -> Result<Vec<(OutPointKey, TxNum, u64)>> {
-        let cf = self.cf(CF_UTXO);
         let mut out = Vec::new();
-        for item in
-            self.db
-                .iterator_cf_opt(cf, prefix_opts(snap, &s.0), rocksdb::IteratorMode::Start)
-        {
-            let (k, v) = item?;
-            out.push(keys::decode_utxo(&k, &v).context("corrupt utxo row")?);
+        let mut it = self
+            .db
+            .raw_iterator_cf_opt(self.cf(CF_UTXO), prefix_opts(snap, &s.0));
+        it.seek(s.0);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            out.push(keys::decode_utxo(k, v).context("corrupt utxo row")?);
+            it.next();
         }
+        it.status()?;
         Ok(out)
     }
 

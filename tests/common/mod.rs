@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod model;
+pub mod server;
 
 use ferrum::chain::Bitcoin;
 use ferrum::chaingen::Bitcoind;
