@@ -14,4 +14,5 @@ pub mod mempool;
 pub mod query;
 pub mod store;
 pub mod sync;
+pub mod transport;
 pub mod types;

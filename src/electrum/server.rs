@@ -110,7 +110,8 @@ async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let (r, w) = stream.into_split();
-                tokio::spawn(session::run(shared.clone(), r, w, peer.to_string()));
+                let channel = crate::transport::newline_channel(r, w, shared.settings.max_recv);
+                tokio::spawn(session::run(shared.clone(), channel, peer.to_string()));
             }
             Err(e) => {
                 // Out of file descriptors and the like: wait instead of spinning.

@@ -1,4 +1,4 @@
-//! One client connection: newline framing with the MAX_RECV limit, version negotiation,
+//! One client session over any transport ([`crate::transport`]): version negotiation,
 //! requests and batches (each answered from a blocking thread so a slow one never blocks the
 //! runtime), subscriptions, and notifications when a published change touches them.
 
@@ -7,12 +7,12 @@ use super::methods::{self, Version};
 use super::rpc::{self, BAD_REQUEST, Incoming, Params, Request, RpcError, RpcResult};
 use super::scripts::{self, OutpointStatus};
 use super::{Event, Shared};
+use crate::transport::{Channel, Frame};
 use crate::types::ScriptKey;
 use bitcoin::{BlockHash, Txid};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, mpsc};
 
 /// A subscribed script: the name the client used and the last status it was sent.
@@ -40,90 +40,34 @@ struct Session {
     disconnect: bool,
 }
 
-/// Frames lines of at most `max` bytes; a longer one is dropped up to its newline.
-struct Lines<R> {
-    inner: BufReader<R>,
-    max: usize,
-}
-
-enum Line {
-    Message(Vec<u8>),
-    Oversized,
-}
-
-impl<R: AsyncRead + Unpin> Lines<R> {
-    async fn next(&mut self) -> std::io::Result<Option<Line>> {
-        let mut line = Vec::new();
-        let mut dropping = false;
-        loop {
-            let buf = self.inner.fill_buf().await?;
-            if buf.is_empty() {
-                return Ok(None);
-            }
-            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                if !dropping {
-                    line.extend_from_slice(&buf[..pos]);
-                }
-                self.inner.consume(pos + 1);
-                if dropping {
-                    return Ok(Some(Line::Oversized));
-                }
-                if line.len() > self.max {
-                    return Ok(Some(Line::Oversized));
-                }
-                return Ok(Some(Line::Message(line)));
-            }
-            let n = buf.len();
-            if !dropping {
-                line.extend_from_slice(buf);
-                if line.len() > self.max {
-                    line = Vec::new();
-                    dropping = true;
-                }
-            }
-            self.inner.consume(n);
-        }
-    }
-}
-
-/// Serves one connection until the client leaves, misbehaves fatally, or `shutdown` fires.
-pub async fn run<R, W>(shared: Arc<Shared>, reader: R, mut writer: W, peer: String)
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    let (out, mut rx) = mpsc::channel::<Vec<u8>>(64);
-    let write_task = tokio::spawn(async move {
-        while let Some(mut msg) = rx.recv().await {
-            msg.push(b'\n');
-            if writer.write_all(&msg).await.is_err() {
-                break;
-            }
-        }
-        let _ = writer.shutdown().await;
-    });
+/// Serves one connection until the client leaves or misbehaves fatally.
+pub async fn run(shared: Arc<Shared>, channel: Channel, peer: String) {
+    let Channel {
+        mut incoming,
+        outgoing,
+    } = channel;
     let mut events = shared.events.subscribe();
-    let mut lines = Lines {
-        inner: BufReader::new(reader),
-        max: shared.settings.max_recv,
-    };
     let mut s = Session {
         shared,
         peer,
         version: None,
         subs: Subs::default(),
-        out,
+        out: outgoing,
         disconnect: false,
     };
     tracing::debug!("{}: connected", s.peer);
     while !s.disconnect {
         tokio::select! {
-            line = lines.next() => match line {
-                Ok(Some(Line::Message(m))) => s.on_message(&m).await,
-                Ok(Some(Line::Oversized)) => {
-                    tracing::info!("{}: dropped a request over MAX_RECV ({} bytes)", s.peer, lines.max);
+            frame = incoming.recv() => match frame {
+                Some(Frame::Message(m)) => s.on_message(&m).await,
+                Some(Frame::Oversized) => {
+                    tracing::info!(
+                        "{}: dropped a request over MAX_RECV ({} bytes)",
+                        s.peer,
+                        s.shared.settings.max_recv
+                    );
                 }
-                Ok(None) | Err(_) => break,
+                None => break,
             },
             ev = events.recv() => match ev {
                 Ok(ev) => s.notify(&ev).await,
@@ -136,8 +80,6 @@ where
         }
     }
     tracing::debug!("{}: disconnected", s.peer);
-    drop(s);
-    let _ = write_task.await;
 }
 
 impl Session {

@@ -1,0 +1,140 @@
+//! Notifications at protocol 1.7: scriptpubkey statuses and outpoint statuses follow a spend
+//! into the mempool, a child of an unconfirmed parent (height -1), and the block that confirms
+//! the parent — whose notification already carries the mempool update that follows it (the
+//! child moves from -1 to 0 in the same status), never an intermediate state.
+
+mod common;
+
+use bitcoin::hashes::{Hash, sha256};
+use bitcoin::{Amount, OutPoint, Transaction, Txid};
+use common::server::{Client, FerrumServer, base_env};
+use ferrum::chaingen::{Bitcoind, ChainBuilder, OutputType};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn status(entries: &[(Txid, i64)]) -> Value {
+    let s: String = entries.iter().map(|(t, h)| format!("{t}:{h}:")).collect();
+    json!(ferrum::types::bytes_to_hex(
+        &sha256::Hash::hash(s.as_bytes()).to_byte_array()
+    ))
+}
+
+fn send(d: &Bitcoind, tx: &Transaction) {
+    let hex = bitcoin::consensus::encode::serialize_hex(tx);
+    d.rpc("sendrawtransaction", json!([hex])).unwrap();
+}
+
+/// Notifications of `method` until one equals `want` (others are recorded); panics after a
+/// minute. Server pings (1.7 noise) are skipped.
+fn wait_for(c: &mut Client, method: &str, want: &Value) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(n) = c.next_notification(Duration::from_secs(1)) else {
+            continue;
+        };
+        if n["method"] != json!(method) {
+            continue;
+        }
+        seen.push(n["params"].clone());
+        if n["params"] == *want {
+            return seen;
+        }
+    }
+    panic!("no {method} notification {want} within a minute; got {seen:?}");
+}
+
+#[test]
+fn scriptpubkey_and_outpoint_notifications_follow_mempool_and_blocks() {
+    let d = Bitcoind::start_with(&["-rest"]).unwrap();
+    let mut b = ChainBuilder::new(77);
+    b.mine_empty(&d, 101).unwrap();
+    let s = b.new_script(OutputType::P2wpkh);
+    let t = b.new_script(OutputType::P2tr);
+    let spk = ferrum::types::bytes_to_hex(s.as_bytes());
+    let f = b.tx_to(&[(s.clone(), Amount::from_sat(50_000))]).unwrap();
+    let f_id = f.compute_txid();
+    b.mine_txs(&d, vec![f]).unwrap();
+    let server = FerrumServer::start(&d, &base_env());
+    let mut c = Client::negotiated(server.port(), "1.7");
+
+    let r = c.request("blockchain.scriptpubkey.subscribe", json!([spk]));
+    assert_eq!(r["result"], status(&[(f_id, 102)]), "{r}");
+    let r = c.request(
+        "blockchain.outpoint.subscribe",
+        json!([f_id.to_string(), 0, ""]),
+    );
+    assert_eq!(r["result"], json!({"funder_height": 102}), "{r}");
+    let r = c.request("blockchain.headers.subscribe", json!([]));
+    assert_eq!(r["result"]["height"], json!(102), "{r}");
+
+    // A spend of f:0 enters the mempool.
+    let p = b
+        .tx_spending(
+            &[OutPoint::new(f_id, 0)],
+            &[(t.clone(), Amount::from_sat(40_000))],
+        )
+        .unwrap();
+    let p_id = p.compute_txid();
+    send(&d, &p);
+    wait_for(
+        &mut c,
+        "blockchain.scriptpubkey.subscribe",
+        &json!([spk, status(&[(f_id, 102), (p_id, 0)])]),
+    );
+    wait_for(
+        &mut c,
+        "blockchain.outpoint.subscribe",
+        &json!([f_id.to_string(), 0, {"funder_height": 102, "spender_txhash": p_id.to_string(), "spender_height": 0}]),
+    );
+
+    // A child of the unconfirmed spend pays s again: height -1, after the height-0 entry.
+    let q = b
+        .tx_spending(
+            &[OutPoint::new(p_id, 0)],
+            &[(s.clone(), Amount::from_sat(30_000))],
+        )
+        .unwrap();
+    let q_id = q.compute_txid();
+    send(&d, &q);
+    wait_for(
+        &mut c,
+        "blockchain.scriptpubkey.subscribe",
+        &json!([spk, status(&[(f_id, 102), (p_id, 0), (q_id, -1)])]),
+    );
+    let r = c.request("blockchain.scriptpubkey.get_mempool", json!([spk]));
+    let heights: Vec<&Value> = r["result"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["height"])
+        .collect();
+    assert_eq!(heights, [&json!(0), &json!(-1)], "{r}");
+
+    // A block confirms p only: the first status notified after it is already the final one
+    // (p at 103, q now at height 0), and the outpoint's spender is at 103.
+    b.mine_txs(&d, vec![p]).unwrap();
+    let final_status = json!([spk, status(&[(f_id, 102), (p_id, 103), (q_id, 0)])]);
+    let seen = wait_for(&mut c, "blockchain.scriptpubkey.subscribe", &final_status);
+    assert_eq!(
+        seen,
+        vec![final_status],
+        "an intermediate status was notified"
+    );
+    wait_for(
+        &mut c,
+        "blockchain.outpoint.subscribe",
+        &json!([f_id.to_string(), 0, {"funder_height": 102, "spender_txhash": p_id.to_string(), "spender_height": 103}]),
+    );
+    let r = c.request("blockchain.scriptpubkey.get_balance", json!([spk]));
+    assert_eq!(
+        r["result"],
+        json!({"confirmed": 0, "unconfirmed": 30_000}),
+        "{r}"
+    );
+    let r = c.request(
+        "blockchain.outpoint.unsubscribe",
+        json!([f_id.to_string(), 0]),
+    );
+    assert_eq!(r["result"], json!(true), "{r}");
+}
