@@ -138,3 +138,68 @@ fn scriptpubkey_and_outpoint_notifications_follow_mempool_and_blocks() {
     );
     assert_eq!(r["result"], json!(true), "{r}");
 }
+
+/// Long histories are served from a cache that must follow every change: a block paying the
+/// script, a block not touching it, and a reorg removing the payment.
+#[test]
+fn cached_long_histories_follow_blocks_and_reorgs() {
+    let d = Bitcoind::start_with(&["-rest"]).unwrap();
+    let mut b = ChainBuilder::new(78);
+    b.mine_empty(&d, 101).unwrap();
+    let s = b.new_script(OutputType::P2wpkh);
+    let sh = ferrum::types::scripthash_hex(&s);
+    let txs: Vec<Transaction> = (0..80)
+        .map(|_| b.tx_to(&[(s.clone(), Amount::from_sat(20_000))]).unwrap())
+        .collect();
+    b.mine_txs(&d, txs).unwrap();
+    let server = FerrumServer::start(&d, &base_env());
+    let mut c = Client::negotiated(server.port(), "1.4");
+    let len = |c: &mut Client| {
+        let r = c.request("blockchain.scripthash.get_history", json!([sh]));
+        r["result"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_else(|| panic!("{r}"))
+    };
+    assert_eq!(len(&mut c), 80);
+    assert_eq!(len(&mut c), 80, "served again (from the cache)");
+    c.request("blockchain.headers.subscribe", json!([]));
+
+    let wait_tip = |c: &mut Client, height: i64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = c.request("blockchain.headers.subscribe", json!([]));
+            if r["result"]["height"] == json!(height) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "tip {height} not reached: {r}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // A block that does not touch s: the cached history stays right.
+    b.mine_empty(&d, 1).unwrap();
+    wait_tip(&mut c, 103);
+    assert_eq!(len(&mut c), 80);
+    // A block paying s again.
+    let pay = b.tx_to(&[(s.clone(), Amount::from_sat(20_000))]).unwrap();
+    let block = b.mine_txs(&d, vec![pay]).unwrap();
+    wait_tip(&mut c, 104);
+    assert_eq!(len(&mut c), 81, "the new payment is in the history");
+    // That block is reorged out by two empty ones: the payment goes back to the mempool.
+    d.rpc("invalidateblock", json!([block.block_hash().to_string()]))
+        .unwrap();
+    // generateblock with no transactions: generatetoaddress would mine the payment again.
+    for _ in 0..2 {
+        let empty: [&str; 0] = [];
+        d.rpc(
+            "generateblock",
+            json!(["bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080", empty]),
+        )
+        .unwrap();
+    }
+    wait_tip(&mut c, 105);
+    let r = c.request("blockchain.scripthash.get_history", json!([sh]));
+    let h = r["result"].as_array().unwrap();
+    let confirmed = h.iter().filter(|e| e["height"].as_i64() > Some(0)).count();
+    assert_eq!(confirmed, 80, "{r}");
+}

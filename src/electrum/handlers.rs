@@ -5,7 +5,7 @@
 use super::Shared;
 use super::merkle::{self, Node};
 use super::methods::{self, Method};
-use super::rpc::{BAD_REQUEST, DAEMON_ERROR, RpcError, RpcResult};
+use super::rpc::{Answer, BAD_REQUEST, DAEMON_ERROR, Reply, RpcError, RpcResult};
 use super::scripts::{self, OutpointStatus};
 use crate::daemon::DaemonError;
 use crate::types::{Height, ScriptKey};
@@ -53,6 +53,41 @@ fn arg(args: &[Option<Value>], i: usize) -> &Value {
 
 /// Runs one method; `version` is the session's negotiated protocol version.
 pub fn call(
+    shared: &Shared,
+    version: &[u32],
+    m: &Method,
+    args: &[Option<Value>],
+) -> (Reply, Effect) {
+    if let Some(r) = history_method(shared, m.name, arg(args, 0)) {
+        return (r, Effect::None);
+    }
+    let (r, e) = call_json(shared, version, m, args);
+    (r.map(Answer::Json), e)
+}
+
+/// get_history, written straight to JSON text.
+fn history_method(shared: &Shared, name: &str, param: &Value) -> Option<Reply> {
+    let (key, wrap) = match name {
+        "blockchain.scripthash.get_history" => (methods::scripthash(param), false),
+        "blockchain.scriptpubkey.get_history" => {
+            (methods::script_pubkey(param).map(|(k, _)| k), true)
+        }
+        _ => return None,
+    };
+    Some(key.and_then(|k| scripts::history(shared, &k)).map(|h| {
+        let mut out = String::new();
+        if wrap {
+            out.push_str("{\"history\":");
+        }
+        h.write_json(&mut out);
+        if wrap {
+            out.push('}');
+        }
+        Answer::Raw(out)
+    }))
+}
+
+fn call_json(
     shared: &Shared,
     version: &[u32],
     m: &Method,
@@ -144,10 +179,6 @@ fn script_method(shared: &Shared, name: &str, param: &Value) -> (RpcResult, Effe
     };
     let r = match verb {
         "get_balance" => scripts::balance(shared, &key),
-        "get_history" => wrap(
-            "history",
-            scripts::history(shared, &key).map(|h| h.to_json()),
-        ),
         "get_mempool" => wrap("history", scripts::get_mempool(shared, &key)),
         "listunspent" => wrap("utxos", scripts::listunspent(shared, &key)),
         "subscribe" => {

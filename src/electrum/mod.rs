@@ -8,6 +8,7 @@
 //! only when both belong to the published tip ([`Shared::consistent`]), so no reply or
 //! notification mixes two tips.
 
+pub mod cache;
 pub mod handlers;
 pub mod merkle;
 pub mod methods;
@@ -37,6 +38,8 @@ pub struct Settings {
     pub banner_file: Option<PathBuf>,
     pub donation_address: String,
     pub report_services: Vec<Service>,
+    /// Bytes the confirmed-history cache may hold.
+    pub history_cache_bytes: usize,
 }
 
 impl Settings {
@@ -47,6 +50,8 @@ impl Settings {
             banner_file: c.banner_file.clone(),
             donation_address: c.donation_address.clone(),
             report_services: c.report_services.clone(),
+            // A tenth of CACHE_MB: the rest is RocksDB's block cache and sync batches.
+            history_cache_bytes: c.cache_mb * 1024 * 1024 / 10,
         }
     }
 
@@ -82,6 +87,7 @@ pub struct Shared {
     pub daemon: Arc<Daemon>,
     pub settings: Settings,
     pub header_merkle: merkle::HeaderMerkle,
+    pub history_cache: cache::HistoryCache,
     /// estimatefee results per (block target, mode), valid for one tip.
     pub fee_cache: Mutex<HashMap<FeeKey, (BlockHash, serde_json::Value)>>,
     /// getnetworkinfo, refreshed at most once a minute (relayfee, banner).
@@ -112,6 +118,7 @@ impl Shared {
         settings: Settings,
     ) -> Self {
         let (events, _) = tokio::sync::broadcast::channel(256);
+        let history_cache = cache::HistoryCache::new(settings.history_cache_bytes);
         Shared {
             coin,
             query,
@@ -119,6 +126,7 @@ impl Shared {
             daemon,
             settings,
             header_merkle: Default::default(),
+            history_cache,
             fee_cache: Mutex::new(HashMap::new()),
             network_info: Mutex::new(None),
             output_counts: Mutex::new(HashMap::new()),

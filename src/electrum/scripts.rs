@@ -3,6 +3,7 @@
 //! one consistent index view plus mempool part, with ElectrumX's ordering and limits.
 
 use super::Shared;
+use super::cache::Confirmed;
 use super::rpc::{DAEMON_ERROR, HISTORY_TOO_LONG, RpcError};
 use crate::mempool::{MempoolEntry, MempoolUtxo};
 use crate::query::View;
@@ -10,6 +11,7 @@ use crate::types::ScriptKey;
 use bitcoin::Txid;
 use bitcoin::hashes::{Hash, sha256};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 fn internal(e: anyhow::Error) -> RpcError {
     tracing::error!("index read failed: {e:#}");
@@ -30,24 +32,36 @@ fn unconfirmed(view: &View, entries: Vec<MempoolEntry>) -> Result<Vec<MempoolEnt
 
 /// A script's full history: confirmed (limited as ElectrumX limits it) then mempool.
 pub struct History {
-    pub confirmed: Vec<(Txid, u32)>,
+    pub confirmed: Confirmed,
     pub mempool: Vec<MempoolEntry>,
 }
 
 pub fn history(shared: &Shared, key: &ScriptKey) -> Result<History, RpcError> {
     let c = shared.consistent(|m| m.history(key));
     let limit = shared.settings.history_limit();
-    let nums = c.view.history_txnums(key).map_err(internal)?;
-    if nums.len() >= limit {
+    let tip = c.view.tip().tip_hash();
+    let confirmed = match shared.history_cache.get(tip, key) {
+        Some(h) => h,
+        None => {
+            let nums = c.view.history_txnums(key).map_err(internal)?;
+            if nums.len() >= limit {
+                return Err(RpcError::new(HISTORY_TOO_LONG, "history too large"));
+            }
+            let h: Confirmed = Arc::new(
+                c.view
+                    .history_of(&nums)
+                    .map_err(internal)?
+                    .into_iter()
+                    .map(|h| (h.txid, h.height.0))
+                    .collect(),
+            );
+            shared.history_cache.put(tip, *key, h.clone());
+            h
+        }
+    };
+    if confirmed.len() >= limit {
         return Err(RpcError::new(HISTORY_TOO_LONG, "history too large"));
     }
-    let confirmed = c
-        .view
-        .history(key)
-        .map_err(internal)?
-        .into_iter()
-        .map(|h| (h.txid, h.height.0))
-        .collect();
     let mempool = unconfirmed(&c.view, c.mempool)?;
     Ok(History { confirmed, mempool })
 }
@@ -60,7 +74,7 @@ impl History {
         }
         let mut s = String::with_capacity((self.confirmed.len() + self.mempool.len()) * 72);
         use std::fmt::Write;
-        for (txid, height) in &self.confirmed {
+        for (txid, height) in self.confirmed.iter() {
             let _ = write!(s, "{txid}:{height}:");
         }
         for e in &self.mempool {
@@ -69,14 +83,31 @@ impl History {
         Some(sha256::Hash::hash(s.as_bytes()).to_byte_array())
     }
 
-    pub fn to_json(&self) -> Value {
-        let mut out: Vec<Value> = self
-            .confirmed
-            .iter()
-            .map(|(t, h)| json!({"tx_hash": t.to_string(), "height": h}))
-            .collect();
-        out.extend(mempool_json(&self.mempool));
-        Value::Array(out)
+    /// The get_history result as JSON text: confirmed entries then mempool ones (with fee).
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write;
+        out.reserve((self.confirmed.len() + self.mempool.len()) * 90 + 2);
+        out.push('[');
+        let mut first = true;
+        for (txid, height) in self.confirmed.iter() {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let _ = write!(out, "{{\"height\":{height},\"tx_hash\":\"{txid}\"}}");
+        }
+        for e in &self.mempool {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let _ = write!(
+                out,
+                "{{\"fee\":{},\"height\":{},\"tx_hash\":\"{}\"}}",
+                e.fee, e.height, e.txid
+            );
+        }
+        out.push(']');
     }
 }
 

@@ -151,6 +151,13 @@ fn follow(
                 }
             }
         };
+        // Before publishing: drop cached histories the new blocks changed.
+        if tip.tip_hash() != last.tip_hash() || first {
+            let all = first || changes.incomplete || !changes.removed.is_empty();
+            shared
+                .history_cache
+                .advance(tip.tip_hash(), all, changes.scripts());
+        }
         let touched = match shared.mempool.update(&shared.daemon) {
             Ok(t) => t,
             Err(e) => {

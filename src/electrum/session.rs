@@ -5,7 +5,9 @@
 use super::handlers::{self, Effect};
 use super::methods::{self, Version};
 use super::registry::SessionInfo;
-use super::rpc::{self, BAD_REQUEST, Incoming, Params, Request, RpcError, RpcResult};
+use super::rpc::{
+    self, Answer, BAD_REQUEST, Incoming, Params, Reply, Request, RpcError, RpcResult,
+};
 use super::scripts::{self, OutpointStatus};
 use super::{Event, Shared};
 use crate::transport::{Channel, Frame};
@@ -17,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
 
 /// A subscribed script: the name the client used and the last status it was sent.
 struct ScriptSub {
@@ -33,6 +36,24 @@ struct Subs {
     outpoints: HashMap<(Txid, u32), OutpointStatus>,
 }
 
+/// Requests one session may have running at once (ElectrumX's INITIAL_CONCURRENT is 10).
+const MAX_INFLIGHT: usize = 8;
+
+/// A request that was answered on the blocking pool.
+struct Completed {
+    id: Option<Value>,
+    v1: bool,
+    reply: Reply,
+    effect: Effect,
+    /// `events_seen` when it started.
+    events: u64,
+}
+
+enum Prepared {
+    Now(RpcResult),
+    Call(&'static methods::Method, Vec<Option<Value>>),
+}
+
 struct Session {
     shared: Arc<Shared>,
     peer: String,
@@ -42,6 +63,8 @@ struct Session {
     subs: Subs,
     out: mpsc::Sender<Vec<u8>>,
     disconnect: bool,
+    /// Events handled so far (to spot a subscription racing a notification).
+    events_seen: u64,
 }
 
 /// Serves one connection until the client leaves, misbehaves fatally, is disconnected through
@@ -63,16 +86,22 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
         subs: Subs::default(),
         out: outgoing,
         disconnect: false,
+        events_seen: 0,
     };
+    let mut inflight: JoinSet<Completed> = JoinSet::new();
     tracing::debug!("{}: connected", s.peer);
     while !s.disconnect && !*shutdown.borrow() {
         tokio::select! {
             _ = info.close.notified() => break,
             _ = shutdown.changed() => break,
-            frame = incoming.recv() => match frame {
+            Some(done) = inflight.join_next(), if !inflight.is_empty() => match done {
+                Ok(done) => s.completed(done).await,
+                Err(e) => tracing::error!("{}: a request failed: {e}", s.peer),
+            },
+            frame = incoming.recv(), if inflight.len() < MAX_INFLIGHT => match frame {
                 Some(Frame::Message(m)) => {
                     info.bytes_received.fetch_add(m.len() as u64 + 1, Ordering::Relaxed);
-                    s.on_message(&m).await
+                    s.on_message(&m, &mut inflight).await
                 }
                 Some(Frame::Oversized) => {
                     tracing::info!(
@@ -83,15 +112,24 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
                 }
                 None => break,
             },
-            ev = events.recv() => match ev {
-                Ok(ev) => s.notify(&ev).await,
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let ev = Event { tip_changed: true, all_scripts: true, ..Default::default() };
-                    s.notify(&ev).await;
+            ev = events.recv() => {
+                s.events_seen += 1;
+                match ev {
+                    Ok(ev) => s.notify(&ev).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let ev = Event { tip_changed: true, all_scripts: true, ..Default::default() };
+                        s.notify(&ev).await;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
                 }
-                Err(broadcast::error::RecvError::Closed) => break,
             },
         }
+    }
+    // Answer what is still running before closing (the client may be waiting for it).
+    while !s.disconnect
+        && let Some(Ok(done)) = inflight.join_next().await
+    {
+        s.completed(done).await;
     }
     tracing::debug!("{}: disconnected", s.peer);
 }
@@ -110,11 +148,36 @@ impl Session {
         self.shared.settings.max_send
     }
 
-    async fn on_message(&mut self, message: &[u8]) {
+    async fn on_message(&mut self, message: &[u8], inflight: &mut JoinSet<Completed>) {
         match rpc::parse(message) {
             Incoming::Single(req) => {
-                if let Some(reply) = self.on_request(req).await {
-                    self.send(reply).await;
+                // Single requests run concurrently (up to MAX_INFLIGHT per session), so a
+                // wallet's pipelined subscriptions use every core; replies go out as they
+                // complete, matched by id.
+                let Request {
+                    id,
+                    method,
+                    params,
+                    v1,
+                } = req;
+                self.info.requests.fetch_add(1, Ordering::Relaxed);
+                match self.prepare(&method, params, id.is_none()) {
+                    Prepared::Now(result) => self.finish(id, v1, result.map(Answer::Json)).await,
+                    Prepared::Call(m, args) => {
+                        let shared = self.shared.clone();
+                        let version = self.version.clone().unwrap_or_default();
+                        let events = self.events_seen;
+                        inflight.spawn_blocking(move || {
+                            let (reply, effect) = handlers::call(&shared, &version, m, &args);
+                            Completed {
+                                id,
+                                v1,
+                                reply,
+                                effect,
+                                events,
+                            }
+                        });
+                    }
                 }
             }
             Incoming::Batch(items) => {
@@ -153,7 +216,37 @@ impl Session {
         }
     }
 
-    /// Answers one request; None for notifications.
+    /// Sends the reply to a request (nothing for a notification).
+    async fn finish(&mut self, id: Option<Value>, v1: bool, result: Reply) {
+        if result.is_err() {
+            self.info.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(id) = id {
+            let reply = rpc::reply(&id, &result, v1, self.max_send());
+            self.send(reply).await;
+        }
+    }
+
+    /// A request that ran on the blocking pool: record its subscription, then reply.
+    async fn completed(&mut self, done: Completed) {
+        let Completed {
+            id,
+            v1,
+            reply,
+            effect,
+            events,
+        } = done;
+        let raced = events != self.events_seen;
+        let recheck = self.apply(effect);
+        self.finish(id, v1, reply).await;
+        // A change published while the request ran may already have been notified without
+        // this subscription: look at it again.
+        if raced && let Some(ev) = recheck {
+            self.notify(&ev).await;
+        }
+    }
+
+    /// Answers one request in order (batch members); None for notifications.
     async fn on_request(&mut self, req: Request) -> Option<Vec<u8>> {
         let Request {
             id,
@@ -161,46 +254,75 @@ impl Session {
             params,
             v1,
         } = req;
-        let result = self.dispatch(&method, params, id.is_none()).await;
+        self.info.requests.fetch_add(1, Ordering::Relaxed);
+        let result = match self.prepare(&method, params, id.is_none()) {
+            Prepared::Now(r) => r.map(Answer::Json),
+            Prepared::Call(m, args) => {
+                let shared = self.shared.clone();
+                let version = self.version.clone().unwrap_or_default();
+                let task = tokio::task::spawn_blocking(move || {
+                    handlers::call(&shared, &version, m, &args)
+                })
+                .await;
+                match task {
+                    Ok((result, effect)) => {
+                        self.apply(effect);
+                        result
+                    }
+                    Err(e) => {
+                        tracing::error!("{}: {method} failed: {e}", self.peer);
+                        Err(RpcError::new(-32603, "internal server error"))
+                    }
+                }
+            }
+        };
+        if result.is_err() {
+            self.info.errors.fetch_add(1, Ordering::Relaxed);
+        }
         let id = id?;
         Some(rpc::reply(&id, &result, v1, self.max_send()))
     }
 
-    async fn dispatch(&mut self, method: &str, params: Params, notification: bool) -> RpcResult {
-        if method == "server.version" {
-            let m = methods::lookup(method, methods::PROTOCOL_MIN)?;
-            let args = methods::bind(m, params)?;
-            return self.server_version(&args);
-        }
-        let Some(version) = self.version.clone() else {
-            // ElectrumX: server.version must be the first message, whatever the version.
-            self.disconnect = true;
-            return Err(RpcError::bad_request(
-                "use server.version to identify client",
-            ));
-        };
-        if notification {
-            // Only server.ping may come as a notification (1.7); others are ignored.
-            return Ok(Value::Null);
-        }
-        let m = methods::lookup(method, &version)?;
-        let args = methods::bind(m, params)?;
-        if let Some(r) = self.unsubscribe(method, &args) {
-            return r;
-        }
-        let shared = self.shared.clone();
-        let v = version.clone();
-        let task = tokio::task::spawn_blocking(move || handlers::call(&shared, &v, m, &args)).await;
-        let (result, effect) = match task {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!("{}: {method} failed: {e}", self.peer);
-                return Err(RpcError::new(-32603, "internal server error"));
+    /// What a request needs: an answer now (session state only, or an error), or a call.
+    fn prepare(&mut self, method: &str, params: Params, notification: bool) -> Prepared {
+        let r = (|| {
+            if method == "server.version" {
+                let m = methods::lookup(method, methods::PROTOCOL_MIN)?;
+                let args = methods::bind(m, params)?;
+                return Ok(Prepared::Now(self.server_version(&args)));
             }
-        };
-        match effect {
-            Effect::None => {}
-            Effect::Headers(tip) => self.subs.headers = Some(tip),
+            let Some(version) = self.version.clone() else {
+                // ElectrumX: server.version must be the first message, whatever the version.
+                self.disconnect = true;
+                return Err(RpcError::bad_request(
+                    "use server.version to identify client",
+                ));
+            };
+            if notification {
+                // Only server.ping may come as a notification (1.7); others are ignored.
+                return Ok(Prepared::Now(Ok(Value::Null)));
+            }
+            let m = methods::lookup(method, &version)?;
+            let args = methods::bind(m, params)?;
+            if let Some(r) = self.unsubscribe(method, &args) {
+                return Ok(Prepared::Now(r));
+            }
+            Ok(Prepared::Call(m, args))
+        })();
+        r.unwrap_or_else(|e| Prepared::Now(Err(e)))
+    }
+
+    /// Records a subscription; returns the event that re-checks it.
+    fn apply(&mut self, effect: Effect) -> Option<Event> {
+        let ev = match effect {
+            Effect::None => return None,
+            Effect::Headers(tip) => {
+                self.subs.headers = Some(tip);
+                Event {
+                    tip_changed: true,
+                    ..Default::default()
+                }
+            }
             Effect::Script {
                 key,
                 name,
@@ -215,12 +337,24 @@ impl Session {
                         mempool,
                     },
                 );
+                Event {
+                    scripts: [key].into(),
+                    ..Default::default()
+                }
             }
             Effect::Outpoint { txid, vout, status } => {
                 self.subs.outpoints.insert((txid, vout), status);
+                Event {
+                    outpoints: [(txid, vout)].into(),
+                    ..Default::default()
+                }
             }
-        }
-        result
+        };
+        self.info.subscriptions.store(
+            (self.subs.scripts.len() + self.subs.outpoints.len()) as u64,
+            Ordering::Relaxed,
+        );
+        Some(ev)
     }
 
     fn server_version(&mut self, args: &[Option<Value>]) -> RpcResult {

@@ -96,7 +96,12 @@ impl View<'_> {
 
     /// A script's confirmed history: (txid, height) in chain order.
     pub fn history(&self, s: &ScriptKey) -> Result<Vec<HistoryEntry>> {
-        let nums = self.history_txnums(s)?;
+        self.history_of(&self.history_txnums(s)?)
+    }
+
+    /// History entries of tx numbers from [`View::history_txnums`].
+    pub fn history_of(&self, nums: &[TxNum]) -> Result<Vec<HistoryEntry>> {
+        let nums = nums.to_vec();
         let txids = self.store.txids_at(&nums, self.snap())?;
         let heights = self.heights(&nums)?;
         Ok(txids
