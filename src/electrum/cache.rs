@@ -1,4 +1,4 @@
-//! The confirmed-history cache: long histories (those worth caching) as already resolved
+//! The confirmed-history cache: histories as already resolved
 //! (txid, height) lists, so a wallet polling a busy address costs no index reads.
 //!
 //! Every entry is valid for the cache's `tip`. When the follow loop moves the tip it removes the
@@ -12,8 +12,10 @@ use bitcoin::{BlockHash, Txid};
 use lru::LruCache;
 use std::sync::{Arc, Mutex};
 
-/// Histories shorter than this are cheaper to read than to keep.
-pub const MIN_CACHED: usize = 64;
+/// Shorter histories are not kept (an empty one costs a single index seek).
+pub const MIN_CACHED: usize = 1;
+/// Per-history overhead (LRU node, key, list header), in entries' worth of bytes.
+const OVERHEAD_ENTRIES: usize = 3;
 /// Bytes one cached entry costs, roughly (txid, height, list overhead).
 const ENTRY_BYTES: usize = 40;
 
@@ -74,14 +76,14 @@ impl HistoryCache {
         if g.tip != tip {
             return;
         }
-        let n = h.len();
+        let n = h.len() + OVERHEAD_ENTRIES;
         if let Some(old) = g.map.put(s, h) {
-            g.entries -= old.len();
+            g.entries -= old.len() + OVERHEAD_ENTRIES;
         }
         g.entries += n;
         while g.entries > self.max_entries {
             match g.map.pop_lru() {
-                Some((_, old)) => g.entries -= old.len(),
+                Some((_, old)) => g.entries -= old.len() + OVERHEAD_ENTRIES,
                 None => break,
             }
         }
@@ -101,7 +103,7 @@ impl HistoryCache {
         } else {
             for s in touched {
                 if let Some(old) = g.map.pop(s) {
-                    g.entries -= old.len();
+                    g.entries -= old.len() + OVERHEAD_ENTRIES;
                 }
             }
         }
@@ -131,7 +133,8 @@ mod tests {
         c.advance(t1, true, std::iter::empty());
         c.put(t1, a, hist(100));
         c.put(t1, b, hist(100));
-        c.put(t1, ScriptKey([3; 11]), hist(3)); // too short to keep
+        c.put(t1, ScriptKey([3; 11]), hist(0)); // empty: not kept
+        assert!(c.get(t1, &ScriptKey([3; 11])).is_none());
         assert_eq!(c.get(t1, &a).map(|h| h.len()), Some(100));
         c.advance(t2, false, [a].iter());
         assert!(c.get(t2, &a).is_none(), "touched: dropped");

@@ -65,6 +65,58 @@ pub fn call(
     (r.map(Answer::Json), e)
 }
 
+/// Answers on the async runtime what needs no waiting: get_history and subscribe of a
+/// script whose confirmed history is cached. None: run [`call`] on a blocking thread.
+pub fn try_fast(shared: &Shared, m: &Method, args: &[Option<Value>]) -> Option<(Reply, Effect)> {
+    let param = arg(args, 0);
+    let key = match m.name {
+        "blockchain.scripthash.get_history" | "blockchain.scripthash.subscribe" => {
+            methods::scripthash(param).ok()?
+        }
+        "blockchain.scriptpubkey.get_history" | "blockchain.scriptpubkey.subscribe" => {
+            methods::script_pubkey(param).ok()?.0
+        }
+        _ => return None,
+    };
+    let h = match scripts::history_cached(shared, &key)? {
+        Ok(h) => h,
+        Err(e) => return Some((Err(e), Effect::None)),
+    };
+    if m.name.ends_with("subscribe") {
+        let status = h.status();
+        let name = param.as_str().unwrap_or_default().to_string();
+        let mempool = !h.mempool.is_empty();
+        return Some((
+            Ok(Answer::Json(scripts::status_hex(status))),
+            Effect::Script {
+                key,
+                name,
+                status,
+                mempool,
+            },
+        ));
+    }
+    Some((
+        Ok(history_json(
+            &h,
+            m.name.starts_with("blockchain.scriptpubkey"),
+        )),
+        Effect::None,
+    ))
+}
+
+fn history_json(h: &scripts::History, wrap: bool) -> Answer {
+    let mut out = String::new();
+    if wrap {
+        out.push_str("{\"history\":");
+    }
+    h.write_json(&mut out);
+    if wrap {
+        out.push('}');
+    }
+    Answer::Raw(out)
+}
+
 /// get_history, written straight to JSON text.
 fn history_method(shared: &Shared, name: &str, param: &Value) -> Option<Reply> {
     let (key, wrap) = match name {
@@ -74,17 +126,10 @@ fn history_method(shared: &Shared, name: &str, param: &Value) -> Option<Reply> {
         }
         _ => return None,
     };
-    Some(key.and_then(|k| scripts::history(shared, &k)).map(|h| {
-        let mut out = String::new();
-        if wrap {
-            out.push_str("{\"history\":");
-        }
-        h.write_json(&mut out);
-        if wrap {
-            out.push('}');
-        }
-        Answer::Raw(out)
-    }))
+    Some(
+        key.and_then(|k| scripts::history(shared, &k))
+            .map(|h| history_json(&h, wrap)),
+    )
 }
 
 fn call_json(

@@ -151,6 +151,22 @@ impl Shared {
         self.published.lock().ok().and_then(|p| *p)
     }
 
+    /// One attempt at [`Shared::consistent`], without waiting: for answers on the async
+    /// runtime, which must not block.
+    pub fn try_consistent<T>(
+        &self,
+        f: impl Fn(&MempoolView<'_>) -> T,
+    ) -> Option<Consistent<'_, T>> {
+        let before = self.published();
+        let part = f(&self.mempool.try_read()?);
+        let view = self.query.view();
+        let after = self.published();
+        (before == after && view.tip().tip_hash() == after).then_some(Consistent {
+            view,
+            mempool: part,
+        })
+    }
+
     /// Reads the mempool with `f`, then takes an index view, and retries until both belong to
     /// the published tip. The follow loop commits the index, then updates the mempool, then
     /// publishes; reading in the opposite order and checking the publication before and after

@@ -36,6 +36,17 @@ pub struct History {
     pub mempool: Vec<MempoolEntry>,
 }
 
+/// The history if it can be had without waiting or reading much: cached confirmed part, at
+/// the published tip (None otherwise: use [`history`] on a blocking thread).
+pub fn history_cached(shared: &Shared, key: &ScriptKey) -> Option<Result<History, RpcError>> {
+    let c = shared.try_consistent(|m| m.history(key))?;
+    let confirmed = shared.history_cache.get(c.view.tip().tip_hash(), key)?;
+    if confirmed.len() >= shared.settings.history_limit() {
+        return Some(Err(RpcError::new(HISTORY_TOO_LONG, "history too large")));
+    }
+    Some(unconfirmed(&c.view, c.mempool).map(|mempool| History { confirmed, mempool }))
+}
+
 pub fn history(shared: &Shared, key: &ScriptKey) -> Result<History, RpcError> {
     let c = shared.consistent(|m| m.history(key));
     let limit = shared.settings.history_limit();

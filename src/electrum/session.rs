@@ -164,6 +164,11 @@ impl Session {
                 match self.prepare(&method, params, id.is_none()) {
                     Prepared::Now(result) => self.finish(id, v1, result.map(Answer::Json)).await,
                     Prepared::Call(m, args) => {
+                        if let Some((reply, effect)) = handlers::try_fast(&self.shared, m, &args) {
+                            self.apply(effect);
+                            self.finish(id, v1, reply).await;
+                            return;
+                        }
                         let shared = self.shared.clone();
                         let version = self.version.clone().unwrap_or_default();
                         let events = self.events_seen;

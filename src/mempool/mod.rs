@@ -140,6 +140,17 @@ impl Mempool {
         }
     }
 
+    /// [`Mempool::read`] if no update is applying a change right now (never waits).
+    pub fn try_read(&self) -> Option<MempoolView<'_>> {
+        match self.state.try_read() {
+            Ok(state) => Some(MempoolView { state }),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(MempoolView {
+                state: p.into_inner(),
+            }),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Brings the state in line with the daemon's mempool and returns what changed. New txs
     /// whose prevouts cannot all be resolved (the daemon moved on meanwhile) are left out and
     /// retried at the next update. Concurrent calls run one after the other.
