@@ -203,3 +203,43 @@ fn cached_long_histories_follow_blocks_and_reorgs() {
     let confirmed = h.iter().filter(|e| e["height"].as_i64() > Some(0)).count();
     assert_eq!(confirmed, 80, "{r}");
 }
+
+/// Verbose `transaction.get` is bitcoind's own verbose output, exactly as a txindex node gives
+/// it without a block hash (what ElectrumX passes through), for a confirmed and a mempool tx.
+#[test]
+fn verbose_transactions_equal_bitcoind_with_txindex() {
+    let d = Bitcoind::start_with(&["-rest", "-txindex"]).unwrap();
+    let mut b = ChainBuilder::new(79);
+    b.mine_empty(&d, 101).unwrap();
+    let s = b.new_script(OutputType::P2tr);
+    let confirmed = b.tx_to(&[(s.clone(), Amount::from_sat(30_000))]).unwrap();
+    b.mine_txs(&d, vec![confirmed.clone()]).unwrap();
+    let unconfirmed = b.tx_to(&[(s.clone(), Amount::from_sat(20_000))]).unwrap();
+    send(&d, &unconfirmed);
+    let server = FerrumServer::start(&d, &base_env());
+    let mut c = Client::negotiated(server.port(), "1.4");
+    for tx in [&confirmed, &unconfirmed] {
+        let txid = tx.compute_txid().to_string();
+        let expected = d.rpc("getrawtransaction", json!([txid, 1])).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = c.request("blockchain.transaction.get", json!([txid, true]));
+            let mut got = r["result"].clone();
+            let mut want = expected.clone();
+            // Tip-dependent, not server-dependent (the fixture README says the same).
+            for v in [&mut got, &mut want] {
+                if let Value::Object(o) = v {
+                    o.remove("confirmations");
+                }
+            }
+            if got == want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{txid}: got {got}, bitcoind says {want}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
