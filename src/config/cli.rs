@@ -51,6 +51,8 @@ options! {
     MAX_RECV = "max_recv", "--max-recv", "MAX_RECV";
     BANNER_FILE = "banner_file", "--banner-file", "BANNER_FILE";
     DONATION_ADDRESS = "donation_address", "--donation-address", "DONATION_ADDRESS";
+    SSL_CERTFILE = "ssl_certfile", "--ssl-certfile", "SSL_CERTFILE";
+    SSL_KEYFILE = "ssl_keyfile", "--ssl-keyfile", "SSL_KEYFILE";
 }
 
 /// `--config` / `FERRUM_CONFIG`: read from the command line and environment only.
@@ -341,6 +343,27 @@ pub(crate) struct GlobalOpts {
     )]
     pub donation_address: Option<String>,
 
+    /// TLS certificate chain (PEM) of the ssl and wss services [env: SSL_CERTFILE]
+    ///
+    /// Required when SERVICES has ssl:// or wss://. The file (and SSL_KEYFILE) is watched:
+    /// a changed certificate is used for new connections without dropping sessions.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Electrum services"
+    )]
+    pub ssl_certfile: Option<String>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of SSL_CERTFILE [env: SSL_KEYFILE]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        help_heading = "Electrum services"
+    )]
+    pub ssl_keyfile: Option<String>,
+
     /// Threads parsing blocks during sync [env: FERRUM_INDEX_THREADS]
     /// [default: the number of CPU cores]
     #[arg(long, global = true, value_name = "N", help_heading = "Indexing")]
@@ -383,6 +406,8 @@ impl GlobalOpts {
             "max_recv" => &self.max_recv,
             "banner_file" => &self.banner_file,
             "donation_address" => &self.donation_address,
+            "ssl_certfile" => &self.ssl_certfile,
+            "ssl_keyfile" => &self.ssl_keyfile,
             "index_threads" => &self.index_threads,
             "log_level" => &self.log_level,
             "log_json" => return self.log_json.then(|| "true".to_string()),

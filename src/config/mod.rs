@@ -77,6 +77,10 @@ pub struct Config {
     pub max_recv: usize,
     pub banner_file: Option<PathBuf>,
     pub donation_address: String,
+    /// `SSL_CERTFILE`: PEM certificate chain of the ssl/wss services.
+    pub ssl_certfile: Option<PathBuf>,
+    /// `SSL_KEYFILE`: PEM private key of `ssl_certfile`.
+    pub ssl_keyfile: Option<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +110,8 @@ impl fmt::Debug for Config {
             .field("max_recv", &self.max_recv)
             .field("banner_file", &self.banner_file)
             .field("donation_address", &self.donation_address)
+            .field("ssl_certfile", &self.ssl_certfile)
+            .field("ssl_keyfile", &self.ssl_keyfile)
             .finish()
     }
 }
@@ -366,7 +372,23 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
             .get(cli::DONATION_ADDRESS)
             .map(|r| r.value)
             .unwrap_or_default(),
+        ssl_certfile: optional_path(layers, cli::SSL_CERTFILE, home)?,
+        ssl_keyfile: optional_path(layers, cli::SSL_KEYFILE, home)?,
     })
+}
+
+/// A path option; unset or empty is `None`.
+fn optional_path(
+    layers: &Layers,
+    opt: &'static Opt,
+    home: Option<&str>,
+) -> anyhow::Result<Option<PathBuf>> {
+    match layers.get(opt).filter(|r| !r.value.is_empty()) {
+        Some(raw) => Ok(Some(
+            values::path(&raw.value, home).map_err(|e| raw.error(e))?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// COIN and NET. `ferrum demo` defaults NET to regtest and accepts nothing else.

@@ -1,32 +1,36 @@
 //! `ferrum` serving: the follow loop (index, then mempool, then publish one [`Event`]) on its
 //! own thread, and the TCP listeners, opened once the index has caught up and the mempool is
-//! loaded. Other transports (ssl, ws, wss) and the admin RPC are refused until they exist.
+//! loaded: tcp, ssl, ws and wss through [`crate::transport::listen`]. The admin RPC is not
+//! served yet.
 
 use super::{Event, Settings, Shared, session};
 use crate::config::{Config, ServiceProtocol};
 use crate::mempool::Mempool;
 use crate::query::Query;
+use crate::transport::tls::TlsCerts;
+use crate::transport::{Channel, listen};
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Serves until `stop` is set.
 pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
-    let mut tcp = Vec::new();
     for s in &config.services {
-        match s.protocol {
-            ServiceProtocol::Tcp => tcp.push(s.clone()),
-            ServiceProtocol::Rpc => tracing::warn!(
+        if s.protocol == ServiceProtocol::Rpc {
+            tracing::warn!(
                 "{s}: the admin RPC service is not implemented yet; not listening there"
-            ),
-            _ => bail!(
-                "SERVICES: {s}: only tcp:// services are supported so far (ssl, ws and wss come \
-                 in a later version); remove it from SERVICES"
-            ),
+            );
         }
     }
+    // Before syncing, so that a missing or bad certificate fails at once.
+    let tls = TlsCerts::for_services(
+        &config.services,
+        config.ssl_certfile.as_deref(),
+        config.ssl_keyfile.as_deref(),
+    )?;
     let indexer = Arc::new(crate::app::open_indexer(config)?);
     let store = indexer.store().clone();
     let daemon = indexer.daemon().clone();
@@ -63,22 +67,18 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         }
     }
     rt.block_on(async {
-        let mut listeners = Vec::new();
-        for s in &tcp {
-            let addr = s.bind_address();
-            let l = tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("cannot listen on {s} ({addr})"))?;
-            tracing::info!("listening on {s}");
-            listeners.push(tokio::spawn(accept_loop(l, shared.clone())));
-        }
+        let listeners = listen::start(
+            &config.services,
+            tls,
+            shared.settings.max_recv,
+            Arc::new(SpawnSessions(shared.clone())),
+        )
+        .await?;
         while !stop.load(Ordering::Relaxed) && !follower.is_finished() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // Stop accepting, then close every session (each finishes the request in progress).
-        for l in listeners {
-            l.abort();
-        }
+        listeners.stop();
         shared.shutdown.send_replace(true);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while shared.sessions.count() > 0 && tokio::time::Instant::now() < deadline {
@@ -110,21 +110,12 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
 /// How long a stop waits for the follow thread.
 const FOLLOW_GRACE: Duration = Duration::from_secs(10);
 
-async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let (r, w) = stream.into_split();
-                let channel = crate::transport::newline_channel(r, w, shared.settings.max_recv);
-                tokio::spawn(session::run(shared.clone(), channel, peer, "tcp"));
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: wait instead of spinning.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+/// Listeners hand each connection to a new session task.
+struct SpawnSessions(Arc<Shared>);
+
+impl listen::Sessions for SpawnSessions {
+    fn serve(&self, channel: Channel, peer: SocketAddr, transport: &'static str) {
+        tokio::spawn(session::run(self.0.clone(), channel, peer, transport));
     }
 }
 

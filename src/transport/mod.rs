@@ -1,7 +1,12 @@
 //! Transports: how a client's bytes become JSON-RPC messages and back. A transport turns a
 //! connection into a [`Channel`] (incoming frames, outgoing messages), so sessions never see
-//! sockets. Newline framing with ElectrumX's MAX_RECV rule serves TCP (and anything that is a
-//! byte stream, such as TLS).
+//! sockets. Newline framing with ElectrumX's MAX_RECV rule serves TCP and TLS (`ssl`);
+//! [`ws`] frames WebSocket messages (`ws`, `wss`); [`tls`] holds the reloadable certificate;
+//! [`listen`] accepts on every client service and runs the handshakes.
+
+pub mod listen;
+pub mod tls;
+pub mod ws;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;

@@ -40,7 +40,8 @@ impl FerrumServer {
     /// Starts `ferrum --net regtest` on a new temporary `DB_DIRECTORY`, following `d` (cookie
     /// auth), serving TCP on a free loopback port, and waits until the port accepts. `env` is
     /// added last (ElectrumX names: `MAX_SEND`, `MAX_RECV`, `DAEMON_POLL_INTERVAL_MEMPOOL`,
-    /// `LOG_LEVEL`...), so it can override the defaults set here.
+    /// `LOG_LEVEL`...), so it can override the defaults set here; `{port}` in a value is
+    /// replaced by the TCP port.
     pub fn start(d: &Bitcoind, env: &[(&str, &str)]) -> FerrumServer {
         let mut last = String::new();
         // The free port is released before ferrum binds it; retry if someone took it.
@@ -70,7 +71,8 @@ impl FerrumServer {
             .env("DAEMON_URL", format!("127.0.0.1:{}", d.rpc_port()))
             .env("SERVICES", format!("tcp://127.0.0.1:{port}"));
         for (k, v) in env {
-            c.env(k, v);
+            // "{port}" stands for the TCP port chosen here (e.g. to add services to SERVICES).
+            c.env(k, v.replace("{port}", &port.to_string()));
         }
         c.args(["--net", "regtest", "--cookie-file"])
             .arg(d.cookie_file())
@@ -145,7 +147,8 @@ impl Drop for FerrumServer {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().unwrap().port()
 }
