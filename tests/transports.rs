@@ -203,14 +203,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Ws<S> {
 
     /// How the server ended the connection after garbage: its close code, if it sent one.
     async fn close_code(&mut self) -> Result<Option<CloseCode>, String> {
-        loop {
-            match tokio::time::timeout(WAIT, self.ws.next()).await {
-                Ok(Some(Ok(Message::Close(f)))) => return Ok(f.map(|f| f.code)),
-                Ok(Some(Ok(m))) => return Err(format!("got a message instead: {m:?}")),
-                Ok(Some(Err(e))) => return Err(format!("error before a close frame: {e}")),
-                Ok(None) => return Err("closed without a close frame".into()),
-                Err(_) => return Err("not closed".into()),
-            }
+        match tokio::time::timeout(WAIT, self.ws.next()).await {
+            Ok(Some(Ok(Message::Close(f)))) => Ok(f.map(|f| f.code)),
+            Ok(Some(Ok(m))) => Err(format!("got a message instead: {m:?}")),
+            Ok(Some(Err(e))) => Err(format!("error before a close frame: {e}")),
+            Ok(None) => Err("closed without a close frame".into()),
+            Err(_) => Err("not closed".into()),
         }
     }
 }
@@ -682,6 +680,9 @@ async fn websocket_framing_over_ws_and_wss() {
 
     // Notifications are pushed as messages of their own.
     let mut sub = Ws::open(open_ws().await).await;
+    // server.version comes first (ElectrumX's rule, at every protocol version).
+    sub.request("server.version", json!(["ferrum-tests", "1.4"]))
+        .await;
     let (r, _) = sub.request("blockchain.headers.subscribe", json!([])).await;
     k.check("subscribed over ws", height(&r) == Some(BLOCKS), &r);
     ChainBuilder::new(4).mine_empty(&f.d, 1).unwrap();
@@ -727,7 +728,9 @@ fn tls_service_without_a_usable_certificate_fails_at_start() {
     std::fs::write(path("junk.pem"), "not a certificate\n").unwrap();
     let mut k = Checks::default();
     let services = |p: &str| ("SERVICES", format!("{p}://127.0.0.1:{}", free_port()));
-    let cases: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    // (what, environment, the message start-up must fail with)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "ssl without SSL_CERTFILE",
             vec![services("ssl")],
