@@ -486,17 +486,7 @@ fn replies_equal_electrumx_oracle_after_reorg() {
         "-txospenderindex=1",
     ])
     .unwrap();
-    let blocks = fixture_blocks("blocks.txt");
-    let stale = fixture_blocks("stale.txt");
-    let first_stale = stale[0].0;
-    for (h, _, hex) in &blocks {
-        if *h > 0 && *h < first_stale {
-            submit(&d, hex);
-        }
-    }
-    for (_, _, hex) in &stale {
-        submit(&d, hex);
-    }
+    let (blocks, stale) = submit_up_to_stale_tip(&d);
     let stale_tip = stale.last().unwrap();
     let server = start_ferrum(&d);
     let port = server.port();
@@ -524,7 +514,7 @@ fn replies_equal_electrumx_oracle_after_reorg() {
 
     let mut d = d;
     for (h, _, hex) in &blocks {
-        if *h >= first_stale {
+        if *h >= stale[0].0 {
             submit(&d, hex);
         }
     }

@@ -114,17 +114,7 @@ fn fixture_chain_matches_electrumx_confirmed_answers() {
 #[test]
 fn fixture_reorg_variant_ends_like_electrumx() {
     let d = Bitcoind::start().unwrap();
-    let blocks = fixture_blocks("blocks.txt");
-    let stale = fixture_blocks("stale.txt");
-    let first_stale = stale[0].0;
-    for (h, _, hex) in &blocks {
-        if *h > 0 && *h < first_stale {
-            submit(&d, hex);
-        }
-    }
-    for (_, _, hex) in &stale {
-        submit(&d, hex);
-    }
+    let (blocks, stale) = submit_up_to_stale_tip(&d);
     let dir = tempfile::tempdir().unwrap();
     // A small undo window, so the 2-block reorg exercises stored undo records.
     let ix = indexer(&d, dir.path(), 5);
@@ -137,7 +127,7 @@ fn fixture_reorg_variant_ends_like_electrumx() {
     );
     Model::from_daemon(&d).assert_matches(&query(&ix));
     for (h, _, hex) in &blocks {
-        if *h >= first_stale {
+        if *h >= stale[0].0 {
             submit(&d, hex);
         }
     }

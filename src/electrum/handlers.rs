@@ -69,15 +69,11 @@ pub fn call(
 /// script whose confirmed history is cached. None: run [`call`] on a blocking thread.
 pub fn try_fast(shared: &Shared, m: &Method, args: &[Option<Value>]) -> Option<(Reply, Effect)> {
     let param = arg(args, 0);
-    let key = match m.name {
-        "blockchain.scripthash.get_history" | "blockchain.scripthash.subscribe" => {
-            methods::scripthash(param).ok()?
-        }
-        "blockchain.scriptpubkey.get_history" | "blockchain.scriptpubkey.subscribe" => {
-            methods::script_pubkey(param).ok()?.0
-        }
-        _ => return None,
-    };
+    if !(m.name.ends_with(".get_history") || m.name.ends_with(".subscribe")) {
+        return None;
+    }
+    let (key, by_spk) = named_script(m.name, param)?;
+    let key = key.ok()?;
     let h = match scripts::history_cached(shared, &key)? {
         Ok(h) => h,
         Err(e) => return Some((Err(e), Effect::None)),
@@ -96,13 +92,7 @@ pub fn try_fast(shared: &Shared, m: &Method, args: &[Option<Value>]) -> Option<(
             },
         ));
     }
-    Some((
-        Ok(history_json(
-            &h,
-            m.name.starts_with("blockchain.scriptpubkey"),
-        )),
-        Effect::None,
-    ))
+    Some((Ok(history_json(&h, by_spk)), Effect::None))
 }
 
 fn history_json(h: &scripts::History, wrap: bool) -> Answer {
@@ -119,13 +109,10 @@ fn history_json(h: &scripts::History, wrap: bool) -> Answer {
 
 /// get_history, written straight to JSON text.
 fn history_method(shared: &Shared, name: &str, param: &Value) -> Option<Reply> {
-    let (key, wrap) = match name {
-        "blockchain.scripthash.get_history" => (methods::scripthash(param), false),
-        "blockchain.scriptpubkey.get_history" => {
-            (methods::script_pubkey(param).map(|(k, _)| k), true)
-        }
-        _ => return None,
-    };
+    if !name.ends_with(".get_history") {
+        return None;
+    }
+    let (key, wrap) = named_script(name, param)?;
     Some(
         key.and_then(|k| scripts::history(shared, &k))
             .map(|h| history_json(&h, wrap)),
@@ -202,14 +189,27 @@ fn call_json(
     }
 }
 
+/// The script a scripthash.* or scriptpubkey.* method names (None for other methods), and
+/// whether it was named by scriptPubKey (1.7: results are wrapped in an object).
+fn named_script(name: &str, param: &Value) -> Option<(Result<ScriptKey, RpcError>, bool)> {
+    match name.rsplit_once('.')?.0 {
+        "blockchain.scripthash" => Some((methods::scripthash(param), false)),
+        "blockchain.scriptpubkey" => Some((methods::script_pubkey(param).map(|(k, _)| k), true)),
+        _ => None,
+    }
+}
+
 /// scripthash.* and scriptpubkey.* methods.
 fn script_method(shared: &Shared, name: &str, param: &Value) -> (RpcResult, Effect) {
-    let (kind, verb) = name.rsplit_once('.').unwrap_or((name, ""));
-    let by_spk = kind == "blockchain.scriptpubkey";
-    let key = if by_spk {
-        methods::script_pubkey(param).map(|(k, _)| k)
-    } else {
-        methods::scripthash(param)
+    let verb = name.rsplit_once('.').map_or("", |(_, v)| v);
+    let Some((key, by_spk)) = named_script(name, param) else {
+        return (
+            Err(RpcError::new(
+                super::rpc::METHOD_NOT_FOUND,
+                format!("unknown method \"{name}\""),
+            )),
+            Effect::None,
+        );
     };
     let key = match key {
         Ok(k) => k,

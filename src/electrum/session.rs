@@ -223,13 +223,17 @@ impl Session {
 
     /// Sends the reply to a request (nothing for a notification).
     async fn finish(&mut self, id: Option<Value>, v1: bool, result: Reply) {
+        if let Some(reply) = self.encode(id, v1, &result) {
+            self.send(reply).await;
+        }
+    }
+
+    /// Counts an error and encodes the reply (None for a notification).
+    fn encode(&self, id: Option<Value>, v1: bool, result: &Reply) -> Option<Vec<u8>> {
         if result.is_err() {
             self.info.errors.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(id) = id {
-            let reply = rpc::reply(&id, &result, v1, self.max_send());
-            self.send(reply).await;
-        }
+        Some(rpc::reply(&id?, result, v1, self.max_send()))
     }
 
     /// A request that ran on the blocking pool: record its subscription, then reply.
@@ -263,6 +267,10 @@ impl Session {
         let result = match self.prepare(&method, params, id.is_none()) {
             Prepared::Now(r) => r.map(Answer::Json),
             Prepared::Call(m, args) => {
+                if let Some((reply, effect)) = handlers::try_fast(&self.shared, m, &args) {
+                    self.apply(effect);
+                    return self.encode(id, v1, &reply);
+                }
                 let shared = self.shared.clone();
                 let version = self.version.clone().unwrap_or_default();
                 let task = tokio::task::spawn_blocking(move || {
@@ -281,11 +289,7 @@ impl Session {
                 }
             }
         };
-        if result.is_err() {
-            self.info.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        let id = id?;
-        Some(rpc::reply(&id, &result, v1, self.max_send()))
+        self.encode(id, v1, &result)
     }
 
     /// What a request needs: an answer now (session state only, or an error), or a call.

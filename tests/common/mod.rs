@@ -100,3 +100,23 @@ pub fn submit_fixture_mempool(d: &Bitcoind) {
         assert!(done.len() > before, "mempool dependency cycle");
     }
 }
+
+/// The fixture's reorg variant, first half: the active chain below the first stale block, then
+/// the stale blocks (they become the tip). Returns (active chain, stale blocks) for the rest.
+#[allow(clippy::type_complexity)]
+pub fn submit_up_to_stale_tip(
+    d: &Bitcoind,
+) -> (Vec<(u32, String, String)>, Vec<(u32, String, String)>) {
+    let blocks = fixture_blocks("blocks.txt");
+    let stale = fixture_blocks("stale.txt");
+    let first_stale = stale[0].0;
+    for (h, _, hex) in &blocks {
+        if *h > 0 && *h < first_stale {
+            submit(d, hex);
+        }
+    }
+    for (_, _, hex) in &stale {
+        submit(d, hex);
+    }
+    (blocks, stale)
+}
