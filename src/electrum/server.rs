@@ -1,8 +1,15 @@
-//! `ferrum` serving: the follow loop (index, then mempool, then publish one [`Event`]) on its
-//! own thread, and the TCP listeners, opened once the index has caught up and the mempool is
-//! loaded. Other transports (ssl, ws, wss) and the admin RPC are refused until they exist.
+//! `ferrum` serving, in this order: the index is opened, the network runtime and the admin RPC
+//! ([`crate::admin`]) start, the daemon is connected, the follow loop (index, then mempool,
+//! then publish one [`Event`]) runs on its own thread, and the TCP listeners open once the
+//! index has caught up and the mempool is loaded. Other transports (ssl, ws, wss) are refused
+//! until they exist.
+//!
+//! Stopping (SIGINT, SIGTERM or the admin RPC's `stop` set `stop`): listeners close, every
+//! session finishes the request in progress and closes, the follow thread stops between
+//! blocks, and the index is flushed; each step has a bounded wait.
 
 use super::{Event, Settings, Shared, session};
+use crate::admin::{Admin, Phase};
 use crate::config::{Config, ServiceProtocol};
 use crate::mempool::Mempool;
 use crate::query::Query;
@@ -12,23 +19,53 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// How long a stop waits for sessions to close.
+const SESSION_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves until `stop` is set.
 pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     let mut tcp = Vec::new();
+    let mut rpc = Vec::new();
     for s in &config.services {
         match s.protocol {
             ServiceProtocol::Tcp => tcp.push(s.clone()),
-            ServiceProtocol::Rpc => tracing::warn!(
-                "{s}: the admin RPC service is not implemented yet; not listening there"
-            ),
+            ServiceProtocol::Rpc => rpc.push(s.clone()),
             _ => bail!(
-                "SERVICES: {s}: only tcp:// services are supported so far (ssl, ws and wss come \
-                 in a later version); remove it from SERVICES"
+                "SERVICES: {s}: only tcp:// and rpc:// services are supported so far (ssl, ws \
+                 and wss come in a later version); remove it from SERVICES"
             ),
         }
     }
-    let indexer = Arc::new(crate::app::open_indexer(config)?);
-    let store = indexer.store().clone();
+    crate::admin::check_addresses(&rpc, config.admin_allow_remote)?;
+    let store = crate::app::open_store(config)?;
+    let admin = Arc::new(Admin::new(config.clone(), store.clone(), stop.clone()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferrum-net")
+        .build()
+        .context("cannot start the network runtime")?;
+    let admin_tasks = rt.block_on(crate::admin::listen(&rpc, admin.clone()))?;
+
+    // Connect on a helper thread, so that a stop is heard while bitcoind warms up.
+    let connecting = {
+        let (config, store) = (config.clone(), store.clone());
+        std::thread::Builder::new()
+            .name("connect".into())
+            .spawn(move || crate::app::connect_indexer(&config, store))
+            .context("cannot start the connect thread")?
+    };
+    while !connecting.is_finished() {
+        if stop.load(Ordering::Relaxed) {
+            tracing::info!("stopped while connecting to the daemon");
+            rt.shutdown_timeout(Duration::from_secs(1));
+            return store.persist();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let indexer = match connecting.join() {
+        Ok(r) => Arc::new(r?),
+        Err(_) => bail!("the connect thread panicked"),
+    };
     let daemon = indexer.daemon().clone();
     let mempool = Arc::new(Mempool::new());
     let shared = Arc::new(Shared::new(
@@ -38,54 +75,65 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         daemon.clone(),
         Settings::from_config(config),
     ));
+    admin.set_running(shared.clone(), indexer.clone());
+    admin.set_phase(Phase::Syncing);
 
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let follower = {
         let (shared, stop, tick) = (shared.clone(), stop.clone(), config.poll_interval_mempool);
+        let indexer = indexer.clone();
         std::thread::Builder::new()
             .name("follow".into())
             .spawn(move || follow(&indexer, &shared, &stop, tick, ready_tx))
             .context("cannot start the follow thread")?
     };
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("ferrum-net")
-        .build()
-        .context("cannot start the network runtime")?;
-    // Listen only once the index has caught up and the mempool is loaded.
-    while ready_rx.recv_timeout(Duration::from_millis(200)).is_err() {
-        if stop.load(Ordering::Relaxed) || follower.is_finished() {
-            return match follower.join() {
-                Ok(r) => r,
-                Err(_) => bail!("the follow thread panicked"),
-            };
-        }
-    }
-    rt.block_on(async {
-        let mut listeners = Vec::new();
-        for s in &tcp {
-            let addr = s.bind_address();
-            let l = tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("cannot listen on {s} ({addr})"))?;
-            tracing::info!("listening on {s}");
-            listeners.push(tokio::spawn(accept_loop(l, shared.clone())));
-        }
+    let served = rt.block_on(async {
+        // Listen only once the index has caught up and the mempool is loaded.
+        let mut ready = false;
         while !stop.load(Ordering::Relaxed) && !follower.is_finished() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            if ready_rx.try_recv().is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let mut listeners = Vec::new();
+        let mut result = anyhow::Ok(());
+        if ready {
+            for s in &tcp {
+                let addr = s.bind_address();
+                match tokio::net::TcpListener::bind(&addr).await {
+                    Ok(l) => {
+                        tracing::info!("listening on {s}");
+                        listeners.push(tokio::spawn(accept_loop(l, shared.clone())));
+                    }
+                    Err(e) => {
+                        result = Err(e).with_context(|| format!("cannot listen on {s} ({addr})"));
+                        break;
+                    }
+                }
+            }
+            if result.is_ok() {
+                admin.set_phase(Phase::Serving);
+                while !stop.load(Ordering::Relaxed) && !follower.is_finished() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        admin.set_phase(Phase::Stopping);
+        tracing::info!("stopping: closing listeners and sessions");
         // Stop accepting, then close every session (each finishes the request in progress).
-        for l in listeners {
+        for l in listeners.into_iter().chain(admin_tasks) {
             l.abort();
         }
         shared.shutdown.send_replace(true);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + SESSION_GRACE;
         while shared.sessions.count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        anyhow::Ok(())
-    })?;
+        result
+    });
     stop.store(true, Ordering::Relaxed);
     rt.shutdown_timeout(Duration::from_secs(2));
     // The follow thread stops between blocks; it may be inside a daemon call that retries for
@@ -94,17 +142,23 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     while !follower.is_finished() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    if !follower.is_finished() {
+    let followed = if follower.is_finished() {
+        match follower.join() {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!("the follow thread panicked")),
+        }
+    } else {
         tracing::warn!(
             "the indexer is still waiting for bitcoind; exiting without it (the index is \
              consistent at its last commit)"
         );
-        return Ok(());
+        Ok(())
+    };
+    // Make every commit durable now rather than leaving it to RocksDB's WAL replay.
+    if let Err(e) = store.persist() {
+        tracing::error!("flushing the index failed: {e:#}");
     }
-    match follower.join() {
-        Ok(r) => r,
-        Err(_) => bail!("the follow thread panicked"),
-    }
+    served.and(followed)
 }
 
 /// How long a stop waits for the follow thread.

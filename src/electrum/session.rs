@@ -161,9 +161,33 @@ impl Session {
             params,
             v1,
         } = req;
+        if self.info.logged.load(Ordering::Relaxed) {
+            tracing::info!("{}: {method} {}", self.peer, params_text(&params));
+        }
         let result = self.dispatch(&method, params, id.is_none()).await;
+        self.count_request(&method, result.is_err());
         let id = id?;
         Some(rpc::reply(&id, &result, v1, self.max_send()))
+    }
+
+    /// Updates the registry's counters after a request (admin RPC, metrics).
+    fn count_request(&self, method: &str, failed: bool) {
+        let info = &self.info;
+        info.requests.fetch_add(1, Ordering::Relaxed);
+        if failed {
+            info.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut m) = info.method_counts.lock() {
+            // Bounded: unknown method names are counted under one key.
+            let known = methods::METHODS.iter().any(|m| m.name == method);
+            let key = if known { method } else { "(unknown)" };
+            *m.entry(key.to_string()).or_default() += 1;
+        }
+        let outpoints = self.subs.outpoints.len() as u64;
+        let total = self.subs.scripts.len() as u64 + outpoints;
+        info.subscriptions.store(total, Ordering::Relaxed);
+        info.outpoint_subscriptions
+            .store(outpoints, Ordering::Relaxed);
     }
 
     async fn dispatch(&mut self, method: &str, params: Params, notification: bool) -> RpcResult {
@@ -388,5 +412,18 @@ impl Session {
             self.send(rpc::notification("server.ping", json!(["0".repeat(128)])))
                 .await;
         }
+    }
+}
+
+/// A request's parameters for a log line, cut short.
+fn params_text(params: &Params) -> String {
+    let text = match params {
+        Params::List(v) => serde_json::to_string(v),
+        Params::Named(m) => serde_json::to_string(m),
+    }
+    .unwrap_or_default();
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text,
     }
 }
