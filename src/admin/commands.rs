@@ -417,7 +417,7 @@ fn log(admin: &Admin, args: &Args) -> CmdResult {
     };
     let registry = admin.shared().map(|s| s.sessions.clone());
     let log_new = |v: Option<bool>| {
-        registry.as_ref().map_or(false, |r| match v {
+        registry.as_ref().is_some_and(|r| match v {
             Some(v) => {
                 r.log_new.store(v, Ordering::Relaxed);
                 v
