@@ -4,6 +4,7 @@
 //! [`electrum`] sessions.
 //! [`chain`] is the coin abstraction every layer uses; [`config`] turns CLI flags, environment
 //! variables and a TOML file into one validated configuration.
+pub mod admin;
 pub mod app;
 pub mod chain;
 pub mod chaingen;

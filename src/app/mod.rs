@@ -5,6 +5,8 @@
 mod demo;
 mod query_cmd;
 
+pub(crate) use query_cmd::script_key;
+
 use crate::config::{Command, Config};
 use crate::daemon::Daemon;
 use crate::store::Store;
@@ -26,6 +28,7 @@ pub fn run(config: Config, command: Command) -> Result<()> {
             limit,
         } => query_cmd::run(&config, &target, json, limit),
         Command::Demo { blocks, dir } => demo::run(&config, blocks, dir),
+        Command::Rpc(args) => crate::admin::run_client(&config, &args),
     }
 }
 
@@ -43,10 +46,15 @@ fn init_logging(config: &Config) {
 }
 
 /// SIGINT/SIGTERM set the returned flag; the indexer stops between blocks and the index stays
-/// consistent (every committed batch is atomic).
+/// consistent (every committed batch is atomic). A signal that comes when the flag is already
+/// set (a second signal, or one after the admin RPC's `stop`) exits at once with status
+/// 128 + the signal number: still safe, as every commit is atomic.
 fn install_stop_handler() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // Registered first, so it sees the flag as it was before this signal.
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone())
+            .context("cannot install signal handler")?;
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
     }
     Ok(stop)
@@ -54,6 +62,11 @@ fn install_stop_handler() -> Result<Arc<AtomicBool>> {
 
 /// Opens the index and connects to the daemon.
 pub fn open_indexer(config: &Config) -> Result<Indexer> {
+    connect_indexer(config, open_store(config)?)
+}
+
+/// Opens the index (and logs where it stands).
+pub fn open_store(config: &Config) -> Result<Arc<Store>> {
     let store = Arc::new(Store::open(&config.db_dir, config.coin, config.cache_mb)?);
     let tip = store.tip();
     tracing::info!(
@@ -62,6 +75,11 @@ pub fn open_indexer(config: &Config) -> Result<Indexer> {
         tip.height().map_or("-".to_string(), |h| h.to_string()),
         tip.tx_count()
     );
+    Ok(store)
+}
+
+/// Connects to the daemon (waiting while it warms up) and makes the indexer of `store`.
+pub fn connect_indexer(config: &Config, store: Arc<Store>) -> Result<Indexer> {
     let daemon = Arc::new(Daemon::connect(config.daemon.clone(), config.coin)?);
     let cfg = IndexerConfig {
         cache_mb: config.cache_mb,

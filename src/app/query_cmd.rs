@@ -11,7 +11,7 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// What the user named: an address, an Electrum scripthash or a raw script.
-fn script_key(config: &Config, target: &str) -> Result<ScriptKey> {
+pub(crate) fn script_key(config: &Config, target: &str) -> Result<ScriptKey> {
     if let Some(script) = config.coin.address_to_script(target) {
         return Ok(ScriptKey::from_script(script.as_bytes()));
     }

@@ -369,6 +369,11 @@ impl Bitcoind {
         }
     }
 
+    /// The process id, while it runs (tests pause it with SIGSTOP to slow the daemon down).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is running (not stopped, killed or exited).
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {

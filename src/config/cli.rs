@@ -53,6 +53,7 @@ options! {
     DONATION_ADDRESS = "donation_address", "--donation-address", "DONATION_ADDRESS";
     SSL_CERTFILE = "ssl_certfile", "--ssl-certfile", "SSL_CERTFILE";
     SSL_KEYFILE = "ssl_keyfile", "--ssl-keyfile", "SSL_KEYFILE";
+    ADMIN_ALLOW_REMOTE = "admin_allow_remote", "--admin-allow-remote", "FERRUM_ADMIN_ALLOW_REMOTE";
 }
 
 /// `--config` / `FERRUM_CONFIG`: read from the command line and environment only.
@@ -108,6 +109,12 @@ pub(crate) enum Sub {
         #[arg(long, value_name = "N", value_parser = parse_limit)]
         limit: Option<usize>,
     },
+    /// Send a command to a running Ferrum's admin RPC (the rpc:// service) and print the result.
+    ///
+    /// The address is the rpc:// entry of SERVICES, from the same configuration the server
+    /// uses (command line, environment, config file), or --port on localhost.
+    #[command(after_help = AFTER_HELP)]
+    Rpc(crate::admin::RpcArgs),
     /// Start a local regtest bitcoind, mine a demo chain and serve it.
     ///
     /// Runs on regtest: NET defaults to regtest here and any other network is an error.
@@ -377,6 +384,14 @@ pub(crate) struct GlobalOpts {
     #[arg(long, global = true, value_name = "LEVEL", help_heading = "Logging")]
     pub log_level: Option<String>,
 
+    /// Allow the admin RPC (rpc:// in SERVICES) on a non-loopback address
+    /// [env: FERRUM_ADMIN_ALLOW_REMOTE=true|false]
+    ///
+    /// The admin RPC has no authentication: anyone who reaches it can stop the server or
+    /// disconnect clients. Without this option a non-loopback rpc:// host is refused at start-up.
+    #[arg(long, global = true, help_heading = "Electrum services")]
+    pub admin_allow_remote: bool,
+
     /// Log JSON lines instead of text [env: FERRUM_LOG_JSON=true|false]
     #[arg(long, global = true, help_heading = "Logging")]
     pub log_json: bool,
@@ -411,6 +426,7 @@ impl GlobalOpts {
             "index_threads" => &self.index_threads,
             "log_level" => &self.log_level,
             "log_json" => return self.log_json.then(|| "true".to_string()),
+            "admin_allow_remote" => return self.admin_allow_remote.then(|| "true".to_string()),
             _ => return None,
         };
         value.clone()
@@ -500,8 +516,9 @@ mod tests {
                     opt.flag
                 );
             }
-            let value = if opt.key == "log_json" { "true" } else { "v" };
-            let parsed = if opt.key == "log_json" {
+            let flag = matches!(opt.key, "log_json" | "admin_allow_remote");
+            let value = if flag { "true" } else { "v" };
+            let parsed = if flag {
                 parse(&[opt.flag])
             } else {
                 parse(&[opt.flag, value])

@@ -49,6 +49,8 @@ pub enum Command {
     /// `ferrum demo [--blocks N] [--dir PATH]`: start a local regtest bitcoind, mine a demo
     /// chain, serve it. The configuration's coin is then always a regtest one.
     Demo { blocks: u32, dir: Option<PathBuf> },
+    /// `ferrum rpc [--port N] <COMMAND> [ARGS]`: one admin RPC request.
+    Rpc(crate::admin::RpcArgs),
 }
 
 /// The validated configuration.
@@ -81,6 +83,8 @@ pub struct Config {
     pub ssl_certfile: Option<PathBuf>,
     /// `SSL_KEYFILE`: PEM private key of `ssl_certfile`.
     pub ssl_keyfile: Option<PathBuf>,
+    /// Allow the admin RPC on a non-loopback address.
+    pub admin_allow_remote: bool,
 }
 
 impl fmt::Debug for Config {
@@ -112,6 +116,7 @@ impl fmt::Debug for Config {
             .field("donation_address", &self.donation_address)
             .field("ssl_certfile", &self.ssl_certfile)
             .field("ssl_keyfile", &self.ssl_keyfile)
+            .field("admin_allow_remote", &self.admin_allow_remote)
             .finish()
     }
 }
@@ -193,6 +198,7 @@ pub fn load_from(
             limit,
         },
         Some(cli::Sub::Demo { blocks, dir }) => Command::Demo { blocks, dir },
+        Some(cli::Sub::Rpc(args)) => Command::Rpc(args),
     };
     let home = env("HOME").filter(|h| !h.trim().is_empty());
     let mut layers = Layers {
@@ -374,6 +380,9 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
             .unwrap_or_default(),
         ssl_certfile: optional_path(layers, cli::SSL_CERTFILE, home)?,
         ssl_keyfile: optional_path(layers, cli::SSL_KEYFILE, home)?,
+        admin_allow_remote: layers
+            .parse(cli::ADMIN_ALLOW_REMOTE, values::boolean)?
+            .unwrap_or(false),
     })
 }
 
@@ -389,6 +398,21 @@ fn optional_path(
         )),
         None => Ok(None),
     }
+}
+
+/// `host:port` of each URL in a `DAEMON_URL`-style list (credentials dropped), for the admin
+/// RPC's `daemon_url`.
+pub fn daemon_url_hosts(value: &str, coin: &dyn Coin) -> Result<Vec<String>, String> {
+    let urls = daemon_url::parse_list(value, coin.default_rpc_port())?;
+    Ok(urls
+        .into_iter()
+        .map(|u| DaemonEndpoint {
+            host: u.host,
+            port: u.port,
+            auth: DaemonAuth::Cookie(PathBuf::new()),
+        })
+        .map(|e| e.to_string())
+        .collect())
 }
 
 /// COIN and NET. `ferrum demo` defaults NET to regtest and accepts nothing else.

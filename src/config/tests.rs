@@ -601,3 +601,28 @@ fn debug_hides_passwords() {
     );
     assert!(!shown.contains("hunter2"), "{shown}");
 }
+
+/// `contrib/ferrum.toml` lists every option (commented out) and is valid once uncommented.
+#[test]
+fn example_config_file_lists_every_option() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/ferrum.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let uncommented: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let table: toml::Table = toml::from_str(&uncommented).unwrap();
+    for opt in super::cli::OPTIONS {
+        assert!(
+            table.contains_key(opt.key),
+            "contrib/ferrum.toml lacks {}",
+            opt.key
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ferrum.toml");
+    std::fs::write(&file, &uncommented).unwrap();
+    super::file::read(&file).unwrap();
+}

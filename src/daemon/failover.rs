@@ -73,6 +73,14 @@ impl Failover {
         }
     }
 
+    /// Goes back to the preferred (first) endpoint now (the admin RPC's `daemon_url`).
+    pub(crate) fn reset(&mut self) {
+        self.current = 0;
+        self.failures = 0;
+        self.away_since = None;
+        self.last_probe = None;
+    }
+
     pub(crate) fn current(&self) -> usize {
         self.current
     }

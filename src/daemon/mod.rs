@@ -392,6 +392,16 @@ impl Daemon {
     pub fn current_endpoint(&self) -> String {
         self.transport.current_endpoint()
     }
+
+    /// Every endpoint (`host:port`, no credentials), in failover order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.transport.endpoint_names()
+    }
+
+    /// Switches to the first endpoint now (endpoints are fixed at start-up).
+    pub fn use_first_endpoint(&self) {
+        self.transport.use_first_endpoint();
+    }
 }
 
 fn first_line(s: &str) -> &str {

@@ -216,6 +216,16 @@ impl Transport {
             .unwrap_or_default()
     }
 
+    /// `host:port` of every endpoint, in failover order.
+    pub(crate) fn endpoint_names(&self) -> Vec<String> {
+        self.endpoints.iter().map(|e| e.name.clone()).collect()
+    }
+
+    /// Switches back to the first endpoint.
+    pub(crate) fn use_first_endpoint(&self) {
+        self.failover().reset();
+    }
+
     fn endpoint_name(&self, i: usize) -> &str {
         self.endpoints
             .get(i)

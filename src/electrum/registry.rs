@@ -2,9 +2,9 @@
 //! to close it. The admin RPC lists and disconnects sessions through it, resource controls
 //! count sessions per address, and metrics read its counters.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::Notify;
@@ -23,6 +23,12 @@ pub struct SessionInfo {
     pub subscriptions: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
+    /// Of `subscriptions`, how many are outpoints (the rest are scripts).
+    pub outpoint_subscriptions: AtomicU64,
+    /// Requests by method, for the admin RPC's `inspect_session`.
+    pub method_counts: Mutex<BTreeMap<String, u64>>,
+    /// Log this session's requests (the admin RPC's `log`).
+    pub logged: AtomicBool,
     /// Wakes the session to close it.
     pub close: Notify,
 }
@@ -38,6 +44,8 @@ impl SessionInfo {
 #[derive(Default)]
 pub struct Registry {
     next: AtomicU64,
+    /// Log new sessions' requests from the start (the admin RPC's `log new`).
+    pub log_new: AtomicBool,
     sessions: Mutex<HashMap<u64, Arc<SessionInfo>>>,
 }
 
@@ -69,6 +77,9 @@ impl Registry {
             subscriptions: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
+            outpoint_subscriptions: AtomicU64::new(0),
+            method_counts: Mutex::new(BTreeMap::new()),
+            logged: AtomicBool::new(self.log_new.load(Ordering::Relaxed)),
             close: Notify::new(),
         });
         if let Ok(mut m) = self.sessions.lock() {

@@ -1,9 +1,15 @@
-//! `ferrum` serving: the follow loop (index, then mempool, then publish one [`Event`]) on its
-//! own thread, and the TCP listeners, opened once the index has caught up and the mempool is
-//! loaded: tcp, ssl, ws and wss through [`crate::transport::listen`]. The admin RPC is not
-//! served yet.
+//! `ferrum` serving, in this order: the index is opened, the network runtime and the admin RPC
+//! ([`crate::admin`]) start, the daemon is connected, the follow loop (index, then mempool,
+//! then publish one [`Event`]) runs on its own thread, and the TCP listeners open once the
+//! index has caught up and the mempool is loaded: tcp, ssl, ws and wss through
+//! [`crate::transport::listen`].
+//!
+//! Stopping (SIGINT, SIGTERM or the admin RPC's `stop` set `stop`): listeners close, every
+//! session finishes the request in progress and closes, the follow thread stops between
+//! blocks, and the index is flushed; each step has a bounded wait.
 
 use super::{Event, Settings, Shared, session};
+use crate::admin::{Admin, Phase};
 use crate::config::{Config, ServiceProtocol};
 use crate::mempool::Mempool;
 use crate::query::Query;
@@ -16,23 +22,53 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// How long a stop waits for sessions to close.
+const SESSION_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves until `stop` is set.
 pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
-    for s in &config.services {
-        if s.protocol == ServiceProtocol::Rpc {
-            tracing::warn!(
-                "{s}: the admin RPC service is not implemented yet; not listening there"
-            );
-        }
-    }
+    let rpc: Vec<_> = config
+        .services
+        .iter()
+        .filter(|s| s.protocol == ServiceProtocol::Rpc)
+        .cloned()
+        .collect();
+    crate::admin::check_addresses(&rpc, config.admin_allow_remote)?;
     // Before syncing, so that a missing or bad certificate fails at once.
     let tls = TlsCerts::for_services(
         &config.services,
         config.ssl_certfile.as_deref(),
         config.ssl_keyfile.as_deref(),
     )?;
-    let indexer = Arc::new(crate::app::open_indexer(config)?);
-    let store = indexer.store().clone();
+    let store = crate::app::open_store(config)?;
+    let admin = Arc::new(Admin::new(config.clone(), store.clone(), stop.clone()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferrum-net")
+        .build()
+        .context("cannot start the network runtime")?;
+    let admin_tasks = rt.block_on(crate::admin::listen(&rpc, admin.clone()))?;
+
+    // Connect on a helper thread, so that a stop is heard while bitcoind warms up.
+    let connecting = {
+        let (config, store) = (config.clone(), store.clone());
+        std::thread::Builder::new()
+            .name("connect".into())
+            .spawn(move || crate::app::connect_indexer(&config, store))
+            .context("cannot start the connect thread")?
+    };
+    while !connecting.is_finished() {
+        if stop.load(Ordering::Relaxed) {
+            tracing::info!("stopped while connecting to the daemon");
+            rt.shutdown_timeout(Duration::from_secs(1));
+            return store.persist();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let indexer = match connecting.join() {
+        Ok(r) => Arc::new(r?),
+        Err(_) => bail!("the connect thread panicked"),
+    };
     let daemon = indexer.daemon().clone();
     let mempool = Arc::new(Mempool::new());
     let shared = Arc::new(Shared::new(
@@ -42,50 +78,66 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         daemon.clone(),
         Settings::from_config(config),
     ));
+    admin.set_running(shared.clone(), indexer.clone());
+    admin.set_phase(Phase::Syncing);
 
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let follower = {
         let (shared, stop, tick) = (shared.clone(), stop.clone(), config.poll_interval_mempool);
+        let indexer = indexer.clone();
         std::thread::Builder::new()
             .name("follow".into())
             .spawn(move || follow(&indexer, &shared, &stop, tick, ready_tx))
             .context("cannot start the follow thread")?
     };
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("ferrum-net")
-        .build()
-        .context("cannot start the network runtime")?;
-    // Listen only once the index has caught up and the mempool is loaded.
-    while ready_rx.recv_timeout(Duration::from_millis(200)).is_err() {
-        if stop.load(Ordering::Relaxed) || follower.is_finished() {
-            return match follower.join() {
-                Ok(r) => r,
-                Err(_) => bail!("the follow thread panicked"),
-            };
-        }
-    }
-    rt.block_on(async {
-        let listeners = listen::start(
-            &config.services,
-            tls,
-            shared.settings.max_recv,
-            Arc::new(SpawnSessions(shared.clone())),
-        )
-        .await?;
+    let served = rt.block_on(async {
+        // Listen only once the index has caught up and the mempool is loaded.
+        let mut ready = false;
         while !stop.load(Ordering::Relaxed) && !follower.is_finished() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            if ready_rx.try_recv().is_ok() {
+                ready = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let mut listeners = None;
+        let mut result = anyhow::Ok(());
+        if ready {
+            match listen::start(
+                &config.services,
+                tls,
+                shared.settings.max_recv,
+                Arc::new(SpawnSessions(shared.clone())),
+            )
+            .await
+            {
+                Ok(l) => {
+                    listeners = Some(l);
+                    admin.set_phase(Phase::Serving);
+                    while !stop.load(Ordering::Relaxed) && !follower.is_finished() {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                Err(e) => result = Err(e),
+            }
+        }
+        admin.set_phase(Phase::Stopping);
+        tracing::info!("stopping: closing listeners and sessions");
         // Stop accepting, then close every session (each finishes the request in progress).
-        listeners.stop();
+        if let Some(l) = listeners {
+            l.stop();
+        }
+        for t in admin_tasks {
+            t.abort();
+        }
         shared.shutdown.send_replace(true);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + SESSION_GRACE;
         while shared.sessions.count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        anyhow::Ok(())
-    })?;
+        result
+    });
     stop.store(true, Ordering::Relaxed);
     rt.shutdown_timeout(Duration::from_secs(2));
     // The follow thread stops between blocks; it may be inside a daemon call that retries for
@@ -94,17 +146,23 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     while !follower.is_finished() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    if !follower.is_finished() {
+    let followed = if follower.is_finished() {
+        match follower.join() {
+            Ok(r) => r,
+            Err(_) => Err(anyhow::anyhow!("the follow thread panicked")),
+        }
+    } else {
         tracing::warn!(
             "the indexer is still waiting for bitcoind; exiting without it (the index is \
              consistent at its last commit)"
         );
-        return Ok(());
+        Ok(())
+    };
+    // Make every commit durable now rather than leaving it to RocksDB's WAL replay.
+    if let Err(e) = store.persist() {
+        tracing::error!("flushing the index failed: {e:#}");
     }
-    match follower.join() {
-        Ok(r) => r,
-        Err(_) => bail!("the follow thread panicked"),
-    }
+    served.and(followed)
 }
 
 /// How long a stop waits for the follow thread.

@@ -160,7 +160,7 @@ impl Session {
                     params,
                     v1,
                 } = req;
-                self.info.requests.fetch_add(1, Ordering::Relaxed);
+                self.count_request(&method, &params);
                 match self.prepare(&method, params, id.is_none()) {
                     Prepared::Now(result) => self.finish(id, v1, result.map(Answer::Json)).await,
                     Prepared::Call(m, args) => {
@@ -263,7 +263,7 @@ impl Session {
             params,
             v1,
         } = req;
-        self.info.requests.fetch_add(1, Ordering::Relaxed);
+        self.count_request(&method, &params);
         let result = match self.prepare(&method, params, id.is_none()) {
             Prepared::Now(r) => r.map(Answer::Json),
             Prepared::Call(m, args) => {
@@ -359,11 +359,34 @@ impl Session {
                 }
             }
         };
-        self.info.subscriptions.store(
-            (self.subs.scripts.len() + self.subs.outpoints.len()) as u64,
-            Ordering::Relaxed,
-        );
+        self.count_subscriptions();
         Some(ev)
+    }
+
+    /// Counts a request in the registry (admin RPC, metrics) and logs it if the admin RPC's
+    /// `log` asked for this session.
+    fn count_request(&self, method: &str, params: &Params) {
+        let info = &self.info;
+        info.requests.fetch_add(1, Ordering::Relaxed);
+        if info.logged.load(Ordering::Relaxed) {
+            tracing::info!("{}: {method} {}", self.peer, params_text(params));
+        }
+        if let Ok(mut m) = info.method_counts.lock() {
+            // Bounded: unknown method names are counted under one key.
+            let known = methods::METHODS.iter().any(|m| m.name == method);
+            let key = if known { method } else { "(unknown)" };
+            *m.entry(key.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Publishes the subscription counts to the registry.
+    fn count_subscriptions(&self) {
+        let outpoints = self.subs.outpoints.len() as u64;
+        let total = self.subs.scripts.len() as u64 + outpoints;
+        self.info.subscriptions.store(total, Ordering::Relaxed);
+        self.info
+            .outpoint_subscriptions
+            .store(outpoints, Ordering::Relaxed);
     }
 
     fn server_version(&mut self, args: &[Option<Value>]) -> RpcResult {
@@ -414,6 +437,7 @@ impl Session {
             }),
             _ => return None,
         };
+        self.count_subscriptions();
         Some(r)
     }
 
@@ -531,5 +555,18 @@ impl Session {
             self.send(rpc::notification("server.ping", json!(["0".repeat(128)])))
                 .await;
         }
+    }
+}
+
+/// A request's parameters for a log line, cut short.
+fn params_text(params: &Params) -> String {
+    let text = match params {
+        Params::List(v) => serde_json::to_string(v),
+        Params::Named(m) => serde_json::to_string(m),
+    }
+    .unwrap_or_default();
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &text[..i]),
+        None => text,
     }
 }

@@ -62,6 +62,8 @@ pub struct Indexer {
     /// Undo records of blocks rolled back since the last [`Indexer::take_changes`], kept only
     /// when someone asked for changes (the server, to know which scripts a reorg touched).
     rolled_back: std::sync::Mutex<Option<Vec<UndoRecord>>>,
+    /// Blocks to roll back at the start of the next follow round (the admin RPC's `reorg`).
+    forced_reorg: std::sync::atomic::AtomicU32,
 }
 
 /// What a tip change touched: the records of the blocks it removed and added.
@@ -104,6 +106,7 @@ impl Indexer {
             coin,
             cfg,
             rolled_back: std::sync::Mutex::new(None),
+            forced_reorg: Default::default(),
         }
     }
 
@@ -135,6 +138,13 @@ impl Indexer {
             }
         }
         Ok(changes)
+    }
+
+    /// Asks [`Indexer::follow`] to roll back the top `count` blocks at its next round and
+    /// index them again from the daemon, as if a reorg had replaced them (the admin RPC's
+    /// `reorg`, to exercise reorg handling on a live server).
+    pub fn force_reorg(&self, count: u32) {
+        self.forced_reorg.store(count, Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -194,6 +204,13 @@ impl Indexer {
         let mut retry = Duration::from_secs(1);
         let mut compacting: Option<std::thread::JoinHandle<()>> = None;
         while !stop.load(Ordering::Relaxed) {
+            let forced = self.forced_reorg.swap(0, Ordering::Relaxed);
+            if let (true, Some(top)) = (forced > 0, self.store.tip().height()) {
+                tracing::warn!("forcing a reorg of {forced} block(s)");
+                if let Err(e) = self.rollback_to(Height(top.0.saturating_sub(forced))) {
+                    tracing::error!("forced reorg failed: {e:#}");
+                }
+            }
             match self.sync_to_tip(stop) {
                 Ok(stats) => {
                     retry = Duration::from_secs(1);
