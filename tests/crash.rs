@@ -22,6 +22,7 @@ fn ferrum(d: &Bitcoind, db: &Path, command: &str) -> Command {
         .env("DAEMON_URL", format!("127.0.0.1:{}", d.rpc_port()))
         .env("CACHE_MB", "64")
         .env("REORG_LIMIT", "3")
+        .env("SERVICES", common::server::free_services())
         .env("DAEMON_POLL_INTERVAL_BLOCKS", "100")
         .env("LOG_LEVEL", "info")
         .args(["--cookie-file", d.cookie_file().to_str().unwrap(), command])

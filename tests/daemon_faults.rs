@@ -24,6 +24,7 @@ fn serve(port: u16, cookie: &Path, db: &Path, log: &Path) -> Child {
         .env("DAEMON_URL", format!("127.0.0.1:{port}"))
         .env("DAEMON_POLL_INTERVAL_BLOCKS", "200")
         .env("CACHE_MB", "64")
+        .env("SERVICES", common::server::free_services())
         .env("LOG_LEVEL", "info")
         .args(["--cookie-file", cookie.to_str().unwrap(), "serve"])
         .stdin(Stdio::null())

@@ -48,6 +48,7 @@ fn zmq_hashblock_announcement_wakes_the_indexer() {
         .env("DAEMON_URL", format!("127.0.0.1:{}", d.rpc_port()))
         .env("DAEMON_POLL_INTERVAL_BLOCKS", "3600000")
         .env("FERRUM_ZMQ_BLOCK", &endpoint)
+        .env("SERVICES", common::server::free_services())
         .env("LOG_LEVEL", "info")
         .args(["--cookie-file", d.cookie_file().to_str().unwrap(), "serve"])
         .stdin(Stdio::null())

@@ -153,6 +153,16 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// `SERVICES` for a server whose ports do not matter to the test: an Electrum TCP port and
+/// the admin RPC, each on a free loopback port (the defaults would collide between tests).
+pub fn free_services() -> String {
+    format!(
+        "tcp://127.0.0.1:{},rpc://127.0.0.1:{}",
+        free_port(),
+        free_port()
+    )
+}
+
 /// What a read from the server gave.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Read1 {
