@@ -77,6 +77,12 @@ pub struct Config {
     pub max_recv: usize,
     pub banner_file: Option<PathBuf>,
     pub donation_address: String,
+    /// Prometheus endpoint, `host:port` (off when None).
+    pub metrics: Option<String>,
+    /// ElectrumX's ANON_LOGS: client addresses are logged as `xx.xx.xx.xx:xx`.
+    pub anon_logs: bool,
+    /// ElectrumX's LOG_SESSIONS: period of the session summary; zero turns it off.
+    pub log_sessions: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +112,9 @@ impl fmt::Debug for Config {
             .field("max_recv", &self.max_recv)
             .field("banner_file", &self.banner_file)
             .field("donation_address", &self.donation_address)
+            .field("metrics", &self.metrics)
+            .field("anon_logs", &self.anon_logs)
+            .field("log_sessions", &self.log_sessions)
             .finish()
     }
 }
@@ -366,6 +375,15 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
             .get(cli::DONATION_ADDRESS)
             .map(|r| r.value)
             .unwrap_or_default(),
+        metrics: layers.parse(cli::METRICS, values::metrics_address)?,
+        anon_logs: layers
+            .parse(cli::ANON_LOGS, values::boolean)?
+            .unwrap_or(false),
+        log_sessions: layers
+            .parse(cli::LOG_SESSIONS, |s| {
+                values::at_least::<u64>(s, 0, "seconds")
+            })?
+            .map_or(Duration::from_secs(3600), Duration::from_secs),
     })
 }
 

@@ -225,8 +225,10 @@ fn output_count(shared: &Shared, view: &View, txid: &Txid) -> Result<u32, RpcErr
     if let Ok(cache) = shared.output_counts.lock()
         && let Some(n) = cache.get(txid)
     {
+        crate::metrics::cache_lookup("output_count", true);
         return Ok(*n);
     }
+    crate::metrics::cache_lookup("output_count", false);
     let Some(loc) = view.tx_location(txid).map_err(internal)? else {
         return Ok(0);
     };

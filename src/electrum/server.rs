@@ -53,6 +53,21 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         .thread_name("ferrum-net")
         .build()
         .context("cannot start the network runtime")?;
+    if let Some(address) = &config.metrics {
+        let l = rt
+            .block_on(crate::metrics::http::bind(address))
+            .with_context(|| format!("--metrics: cannot listen on {address}"))?;
+        tracing::info!("metrics on http://{address}/metrics");
+        rt.spawn(crate::metrics::http::serve(
+            l,
+            shared.clone(),
+            store.clone(),
+        ));
+    }
+    rt.spawn(crate::metrics::logs::log_sessions(
+        shared.sessions.clone(),
+        config.log_sessions,
+    ));
     // Listen only once the index has caught up and the mempool is loaded.
     while ready_rx.recv_timeout(Duration::from_millis(200)).is_err() {
         if stop.load(Ordering::Relaxed) || follower.is_finished() {
@@ -169,6 +184,7 @@ fn follow(
             txids: touched.txids,
         };
         shared.publish(tip.tip_hash());
+        crate::metrics::follow_round(shared, tip.height().map(|h| h.0));
         if tip_changed && let (Some(h), Some(hash)) = (tip.height(), tip.tip_hash()) {
             tracing::info!("tip {h} {hash} ({} txs)", tip.tx_count());
         }

@@ -33,6 +33,12 @@ struct Subs {
     outpoints: HashMap<(Txid, u32), OutpointStatus>,
 }
 
+impl Subs {
+    fn count(&self) -> usize {
+        usize::from(self.headers.is_some()) + self.scripts.len() + self.outpoints.len()
+    }
+}
+
 struct Session {
     shared: Arc<Shared>,
     peer: String,
@@ -57,7 +63,7 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
     let info = registration.info.clone();
     let mut s = Session {
         shared,
-        peer: format!("{transport}://{peer}"),
+        peer: format!("{transport}://{}", crate::metrics::logs::addr(&peer)),
         info: info.clone(),
         version: None,
         subs: Subs::default(),
@@ -161,7 +167,10 @@ impl Session {
             params,
             v1,
         } = req;
+        let started = std::time::Instant::now();
         let result = self.dispatch(&method, params, id.is_none()).await;
+        let subs = self.subs.count();
+        crate::metrics::request(&self.info, &method, started.elapsed(), &result, subs);
         let id = id?;
         Some(rpc::reply(&id, &result, v1, self.max_send()))
     }
