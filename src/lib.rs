@@ -3,7 +3,8 @@
 //! Data flows one way: [`daemon`] → [`sync`] (writes [`store`]) and [`mempool`] → [`query`] →
 //! [`electrum`] sessions.
 //! [`chain`] is the coin abstraction every layer uses; [`config`] turns CLI flags, environment
-//! variables and a TOML file into one validated configuration.
+//! variables and a TOML file into one validated configuration; [`metrics`] serves Prometheus
+//! metrics and the log options.
 pub mod admin;
 pub mod app;
 pub mod chain;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod daemon;
 pub mod electrum;
 pub mod mempool;
+pub mod metrics;
 pub mod query;
 pub mod store;
 pub mod sync;

@@ -33,6 +33,7 @@ pub fn run(config: Config, command: Command) -> Result<()> {
 }
 
 fn init_logging(config: &Config) {
+    crate::metrics::logs::set_anonymous(config.anon_logs);
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -54,6 +54,9 @@ options! {
     SSL_CERTFILE = "ssl_certfile", "--ssl-certfile", "SSL_CERTFILE";
     SSL_KEYFILE = "ssl_keyfile", "--ssl-keyfile", "SSL_KEYFILE";
     ADMIN_ALLOW_REMOTE = "admin_allow_remote", "--admin-allow-remote", "FERRUM_ADMIN_ALLOW_REMOTE";
+    METRICS = "metrics", "--metrics", "FERRUM_METRICS";
+    ANON_LOGS = "anon_logs", "--anon-logs", "ANON_LOGS";
+    LOG_SESSIONS = "log_sessions", "--log-sessions", "LOG_SESSIONS";
 }
 
 /// `--config` / `FERRUM_CONFIG`: read from the command line and environment only.
@@ -395,6 +398,23 @@ pub(crate) struct GlobalOpts {
     /// Log JSON lines instead of text [env: FERRUM_LOG_JSON=true|false]
     #[arg(long, global = true, help_heading = "Logging")]
     pub log_json: bool,
+
+    /// Hide client IP addresses in logs, as xx.xx.xx.xx:xx [env: ANON_LOGS=true|false]
+    #[arg(long, global = true, help_heading = "Logging")]
+    pub anon_logs: bool,
+
+    /// Log a summary of the sessions every SECS seconds; 0 turns it off [env: LOG_SESSIONS]
+    /// [default: 3600]
+    #[arg(long, global = true, value_name = "SECS", help_heading = "Logging")]
+    pub log_sessions: Option<String>,
+
+    /// Serve Prometheus metrics on http://ADDRESS/metrics [env: FERRUM_METRICS]
+    /// [default: off]
+    ///
+    /// ADDRESS is host:port, or a port alone for 127.0.0.1 (loopback). Any other host, such as
+    /// 0.0.0.0, exposes the metrics to the network: only give one explicitly.
+    #[arg(long, global = true, value_name = "ADDRESS", help_heading = "Logging")]
+    pub metrics: Option<String>,
 }
 
 impl GlobalOpts {
@@ -427,6 +447,9 @@ impl GlobalOpts {
             "log_level" => &self.log_level,
             "log_json" => return self.log_json.then(|| "true".to_string()),
             "admin_allow_remote" => return self.admin_allow_remote.then(|| "true".to_string()),
+            "anon_logs" => return self.anon_logs.then(|| "true".to_string()),
+            "log_sessions" => &self.log_sessions,
+            "metrics" => &self.metrics,
             _ => return None,
         };
         value.clone()
@@ -516,7 +539,7 @@ mod tests {
                     opt.flag
                 );
             }
-            let flag = matches!(opt.key, "log_json" | "admin_allow_remote");
+            let flag = matches!(opt.key, "log_json" | "admin_allow_remote" | "anon_logs");
             let value = if flag { "true" } else { "v" };
             let parsed = if flag {
                 parse(&[opt.flag])

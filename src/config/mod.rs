@@ -85,6 +85,12 @@ pub struct Config {
     pub ssl_keyfile: Option<PathBuf>,
     /// Allow the admin RPC on a non-loopback address.
     pub admin_allow_remote: bool,
+    /// Prometheus endpoint, `host:port` (off when None).
+    pub metrics: Option<String>,
+    /// ElectrumX's ANON_LOGS: client addresses are logged as `xx.xx.xx.xx:xx`.
+    pub anon_logs: bool,
+    /// ElectrumX's LOG_SESSIONS: period of the session summary; zero turns it off.
+    pub log_sessions: Duration,
 }
 
 impl fmt::Debug for Config {
@@ -117,6 +123,9 @@ impl fmt::Debug for Config {
             .field("ssl_certfile", &self.ssl_certfile)
             .field("ssl_keyfile", &self.ssl_keyfile)
             .field("admin_allow_remote", &self.admin_allow_remote)
+            .field("metrics", &self.metrics)
+            .field("anon_logs", &self.anon_logs)
+            .field("log_sessions", &self.log_sessions)
             .finish()
     }
 }
@@ -383,6 +392,15 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
         admin_allow_remote: layers
             .parse(cli::ADMIN_ALLOW_REMOTE, values::boolean)?
             .unwrap_or(false),
+        metrics: layers.parse(cli::METRICS, values::metrics_address)?,
+        anon_logs: layers
+            .parse(cli::ANON_LOGS, values::boolean)?
+            .unwrap_or(false),
+        log_sessions: layers
+            .parse(cli::LOG_SESSIONS, |s| {
+                values::at_least::<u64>(s, 0, "seconds")
+            })?
+            .map_or(Duration::from_secs(3600), Duration::from_secs),
     })
 }
 

@@ -626,3 +626,27 @@ fn example_config_file_lists_every_option() {
     std::fs::write(&file, &uncommented).unwrap();
     super::file::read(&file).unwrap();
 }
+
+#[test]
+fn metrics_and_log_options() {
+    let c = config(&[], &[]);
+    assert_eq!(c.metrics, None);
+    assert!(!c.anon_logs);
+    assert_eq!(c.log_sessions, Duration::from_secs(3600));
+    let c = config(
+        &["--metrics", "9100", "--anon-logs"],
+        &[("LOG_SESSIONS", "0")],
+    );
+    assert_eq!(c.metrics.as_deref(), Some("127.0.0.1:9100"));
+    assert!(c.anon_logs);
+    assert_eq!(c.log_sessions, Duration::ZERO);
+    let metrics = |v: &str| config(&[], &[("FERRUM_METRICS", v)]).metrics;
+    assert_eq!(metrics(":9100").as_deref(), Some("127.0.0.1:9100"));
+    assert_eq!(metrics("0.0.0.0:9100").as_deref(), Some("0.0.0.0:9100"));
+    assert_eq!(metrics("[::1]:9100").as_deref(), Some("[::1]:9100"));
+    assert_eq!(metrics("localhost:9100").as_deref(), Some("localhost:9100"));
+    assert!(config(&[], &[("ANON_LOGS", "yes")]).anon_logs);
+    assert!(error(&[], &[("FERRUM_METRICS", "host")]).contains("FERRUM_METRICS"));
+    assert!(error(&["--metrics", "0"], &[]).contains("--metrics"));
+    assert!(error(&[], &[("LOG_SESSIONS", "-1")]).contains("LOG_SESSIONS"));
+}

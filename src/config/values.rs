@@ -138,6 +138,34 @@ pub(crate) fn path(s: &str, home: Option<&str>) -> Result<PathBuf, String> {
     }
 }
 
+/// `--metrics`: `host:port`, `:port` or a port alone (both meaning 127.0.0.1); IPv6 hosts in
+/// brackets. Returned as `host:port` for binding.
+pub(crate) fn metrics_address(s: &str) -> Result<String, String> {
+    let (host, port) = match s.parse::<u16>() {
+        Ok(port) => (String::new(), Some(port.to_string())),
+        Err(_) => {
+            let (host, port) = split_host_port(s)?;
+            (host, port.map(|p| p.to_string()))
+        }
+    };
+    let Some(port) = port.filter(|p| p != "0") else {
+        return Err(format!(
+            "\"{s}\" has no port; expected host:port or a port, e.g. 127.0.0.1:4224"
+        ));
+    };
+    if host.is_empty() {
+        return Ok(format!("127.0.0.1:{port}"));
+    }
+    if !is_valid_host(&host) {
+        return Err(format!("\"{host}\" is not a valid host name or IP address"));
+    }
+    Ok(if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

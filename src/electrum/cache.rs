@@ -51,6 +51,16 @@ impl HistoryCache {
 
     /// The cached history of `s`, if the cache is at `tip`.
     pub fn get(&self, tip: Option<BlockHash>, s: &ScriptKey) -> Option<Confirmed> {
+        self.lookup(tip, s, true)
+    }
+
+    /// Like [`get`](Self::get) but a miss is not counted: for a first try whose miss is
+    /// followed by a `get`.
+    pub fn try_get(&self, tip: Option<BlockHash>, s: &ScriptKey) -> Option<Confirmed> {
+        self.lookup(tip, s, false)
+    }
+
+    fn lookup(&self, tip: Option<BlockHash>, s: &ScriptKey, count_miss: bool) -> Option<Confirmed> {
         use std::sync::atomic::Ordering::Relaxed;
         let mut g = self.inner.lock().ok()?;
         let found = if g.tip == tip {
@@ -60,8 +70,10 @@ impl HistoryCache {
         };
         if found.is_some() {
             self.hits.fetch_add(1, Relaxed);
-        } else {
+            crate::metrics::cache_lookup("history", true);
+        } else if count_miss {
             self.misses.fetch_add(1, Relaxed);
+            crate::metrics::cache_lookup("history", false);
         }
         found
     }

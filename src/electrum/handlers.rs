@@ -535,8 +535,10 @@ fn estimatefee(shared: &Shared, args: &[Option<Value>]) -> RpcResult {
         && let Some((t, v)) = cache.get(&key)
         && *t == tip
     {
+        crate::metrics::cache_lookup("fee", true);
         return Ok(v.clone());
     }
+    crate::metrics::cache_lookup("fee", false);
     let mut params = vec![json!(number)];
     if let Some(m) = &mode {
         params.push(json!(m));

@@ -108,8 +108,10 @@ impl HeaderMerkle {
             && let Some((l, root)) = cache.get(&s)
             && *l == last
         {
+            crate::metrics::cache_lookup("header_merkle", true);
             return Some(*root);
         }
+        crate::metrics::cache_lookup("header_merkle", false);
         let nodes = (s * SEGMENT..(s + 1) * SEGMENT)
             .map(leaf)
             .collect::<Option<Vec<Node>>>()?;

@@ -40,7 +40,7 @@ pub struct History {
 /// the published tip (None otherwise: use [`history`] on a blocking thread).
 pub fn history_cached(shared: &Shared, key: &ScriptKey) -> Option<Result<History, RpcError>> {
     let c = shared.try_consistent(|m| m.history(key))?;
-    let confirmed = shared.history_cache.get(c.view.tip().tip_hash(), key)?;
+    let confirmed = shared.history_cache.try_get(c.view.tip().tip_hash(), key)?;
     if confirmed.len() >= shared.settings.history_limit() {
         return Some(Err(RpcError::new(HISTORY_TOO_LONG, "history too large")));
     }
@@ -267,8 +267,10 @@ fn output_count(shared: &Shared, view: &View, txid: &Txid) -> Result<u32, RpcErr
     if let Ok(cache) = shared.output_counts.lock()
         && let Some(n) = cache.get(txid)
     {
+        crate::metrics::cache_lookup("output_count", true);
         return Ok(*n);
     }
+    crate::metrics::cache_lookup("output_count", false);
     let Some(loc) = view.tx_location(txid).map_err(internal)? else {
         return Ok(0);
     };

@@ -48,6 +48,14 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         .build()
         .context("cannot start the network runtime")?;
     let admin_tasks = rt.block_on(crate::admin::listen(&rpc, admin.clone()))?;
+    // Bound now so that a bad address fails at once; served once the sessions exist.
+    let metrics = match &config.metrics {
+        Some(address) => Some(
+            rt.block_on(crate::metrics::http::bind(address))
+                .with_context(|| format!("--metrics: cannot listen on {address}"))?,
+        ),
+        None => None,
+    };
 
     // Connect on a helper thread, so that a stop is heard while bitcoind warms up.
     let connecting = {
@@ -80,6 +88,21 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     ));
     admin.set_running(shared.clone(), indexer.clone());
     admin.set_phase(Phase::Syncing);
+
+    if let Some(l) = metrics {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!("metrics on http://{a}/metrics");
+        }
+        rt.spawn(crate::metrics::http::serve(
+            l,
+            shared.clone(),
+            store.clone(),
+        ));
+    }
+    rt.spawn(crate::metrics::logs::log_sessions(
+        shared.sessions.clone(),
+        config.log_sessions,
+    ));
 
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
     let follower = {
@@ -225,6 +248,7 @@ fn follow(
             txids: touched.txids,
         };
         shared.publish(tip.tip_hash());
+        crate::metrics::follow_round(shared, tip.height().map(|h| h.0));
         if tip_changed && let (Some(h), Some(hash)) = (tip.height(), tip.tip_hash()) {
             tracing::info!("tip {h} {hash} ({} txs)", tip.tx_count());
         }

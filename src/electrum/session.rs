@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
@@ -43,10 +44,27 @@ const MAX_INFLIGHT: usize = 8;
 struct Completed {
     id: Option<Value>,
     v1: bool,
+    timing: Timing,
     reply: Reply,
     effect: Effect,
     /// `events_seen` when it started.
     events: u64,
+}
+
+/// A request's method and start, for the latency and error metrics.
+#[derive(Clone, Copy)]
+struct Timing {
+    method: &'static str,
+    started: Instant,
+}
+
+impl Timing {
+    fn start(method: &str) -> Timing {
+        Timing {
+            method: crate::metrics::method_label(method),
+            started: Instant::now(),
+        }
+    }
 }
 
 enum Prepared {
@@ -80,7 +98,7 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
     let info = registration.info.clone();
     let mut s = Session {
         shared,
-        peer: format!("{transport}://{peer}"),
+        peer: format!("{transport}://{}", crate::metrics::logs::addr(&peer)),
         info: info.clone(),
         version: None,
         subs: Subs::default(),
@@ -161,12 +179,15 @@ impl Session {
                     v1,
                 } = req;
                 self.count_request(&method, &params);
+                let timing = Timing::start(&method);
                 match self.prepare(&method, params, id.is_none()) {
-                    Prepared::Now(result) => self.finish(id, v1, result.map(Answer::Json)).await,
+                    Prepared::Now(result) => {
+                        self.finish(id, v1, result.map(Answer::Json), timing).await
+                    }
                     Prepared::Call(m, args) => {
                         if let Some((reply, effect)) = handlers::try_fast(&self.shared, m, &args) {
                             self.apply(effect);
-                            self.finish(id, v1, reply).await;
+                            self.finish(id, v1, reply, timing).await;
                             return;
                         }
                         let shared = self.shared.clone();
@@ -177,6 +198,7 @@ impl Session {
                             Completed {
                                 id,
                                 v1,
+                                timing,
                                 reply,
                                 effect,
                                 events,
@@ -222,17 +244,19 @@ impl Session {
     }
 
     /// Sends the reply to a request (nothing for a notification).
-    async fn finish(&mut self, id: Option<Value>, v1: bool, result: Reply) {
-        if let Some(reply) = self.encode(id, v1, &result) {
+    async fn finish(&mut self, id: Option<Value>, v1: bool, result: Reply, timing: Timing) {
+        if let Some(reply) = self.encode(id, v1, &result, timing) {
             self.send(reply).await;
         }
     }
 
-    /// Counts an error and encodes the reply (None for a notification).
-    fn encode(&self, id: Option<Value>, v1: bool, result: &Reply) -> Option<Vec<u8>> {
+    /// Records the request's latency (and error) and encodes the reply (None for a
+    /// notification).
+    fn encode(&self, id: Option<Value>, v1: bool, result: &Reply, t: Timing) -> Option<Vec<u8>> {
         if result.is_err() {
             self.info.errors.fetch_add(1, Ordering::Relaxed);
         }
+        crate::metrics::request(t.method, t.started.elapsed(), result.is_err());
         Some(rpc::reply(&id?, result, v1, self.max_send()))
     }
 
@@ -241,13 +265,14 @@ impl Session {
         let Completed {
             id,
             v1,
+            timing,
             reply,
             effect,
             events,
         } = done;
         let raced = events != self.events_seen;
         let recheck = self.apply(effect);
-        self.finish(id, v1, reply).await;
+        self.finish(id, v1, reply, timing).await;
         // A change published while the request ran may already have been notified without
         // this subscription: look at it again.
         if raced && let Some(ev) = recheck {
@@ -264,12 +289,13 @@ impl Session {
             v1,
         } = req;
         self.count_request(&method, &params);
+        let timing = Timing::start(&method);
         let result = match self.prepare(&method, params, id.is_none()) {
             Prepared::Now(r) => r.map(Answer::Json),
             Prepared::Call(m, args) => {
                 if let Some((reply, effect)) = handlers::try_fast(&self.shared, m, &args) {
                     self.apply(effect);
-                    return self.encode(id, v1, &reply);
+                    return self.encode(id, v1, &reply, timing);
                 }
                 let shared = self.shared.clone();
                 let version = self.version.clone().unwrap_or_default();
@@ -289,7 +315,7 @@ impl Session {
                 }
             }
         };
-        self.encode(id, v1, &result)
+        self.encode(id, v1, &result, timing)
     }
 
     /// What a request needs: an answer now (session state only, or an error), or a call.
@@ -373,9 +399,8 @@ impl Session {
         }
         if let Ok(mut m) = info.method_counts.lock() {
             // Bounded: unknown method names are counted under one key.
-            let known = methods::METHODS.iter().any(|m| m.name == method);
-            let key = if known { method } else { "(unknown)" };
-            *m.entry(key.to_string()).or_default() += 1;
+            *m.entry(crate::metrics::method_label(method).to_string())
+                .or_default() += 1;
         }
     }
 

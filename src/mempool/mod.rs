@@ -260,6 +260,11 @@ impl MempoolView<'_> {
         self.state.len() == 0
     }
 
+    /// Total virtual size of the mempool's transactions.
+    pub fn vsize(&self) -> u64 {
+        self.state.vsize()
+    }
+
     pub fn contains(&self, txid: &Txid) -> bool {
         self.state.contains(txid)
     }

@@ -79,6 +79,11 @@ impl State {
         self.txs.contains_key(txid)
     }
 
+    /// Total virtual size of the transactions.
+    pub fn vsize(&self) -> u64 {
+        self.txs.values().map(|tx| tx.vsize).sum()
+    }
+
     pub fn txids(&self) -> impl Iterator<Item = &Txid> {
         self.txs.keys()
     }

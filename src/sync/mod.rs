@@ -161,6 +161,7 @@ impl Indexer {
         let mut stats = SyncStats::default();
         while !stop.load(Ordering::Relaxed) {
             let info = self.daemon.blockchain_info()?;
+            crate::metrics::daemon_height(info.blocks);
             let tip = self.store.tip();
             if tip.tip_hash() == Some(info.best_block_hash) {
                 break;

@@ -39,6 +39,7 @@ impl Progress {
     pub fn block(&mut self, height: u32, txs: u64) {
         self.blocks += 1;
         self.txs += txs;
+        crate::metrics::block_indexed(height, txs);
         self.total_txs += txs;
         self.height = height;
         if self.last_log.elapsed() >= EVERY {
