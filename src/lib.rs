@@ -10,6 +10,7 @@ pub mod chaingen;
 pub mod config;
 pub mod daemon;
 pub mod electrum;
+pub mod limits;
 pub mod mempool;
 pub mod query;
 pub mod store;
