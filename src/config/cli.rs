@@ -49,6 +49,23 @@ options! {
     ZMQ_BLOCK = "zmq_block", "--zmq-block", "FERRUM_ZMQ_BLOCK";
     MAX_SEND = "max_send", "--max-send", "MAX_SEND";
     MAX_RECV = "max_recv", "--max-recv", "MAX_RECV";
+    MAX_SESSIONS = "max_sessions", "--max-sessions", "MAX_SESSIONS";
+    COST_SOFT_LIMIT = "cost_soft_limit", "--cost-soft-limit", "COST_SOFT_LIMIT";
+    COST_HARD_LIMIT = "cost_hard_limit", "--cost-hard-limit", "COST_HARD_LIMIT";
+    BANDWIDTH_UNIT_COST = "bandwidth_unit_cost", "--bandwidth-unit-cost", "BANDWIDTH_UNIT_COST";
+    INITIAL_CONCURRENT = "initial_concurrent", "--initial-concurrent", "INITIAL_CONCURRENT";
+    REQUEST_SLEEP = "request_sleep", "--request-sleep", "REQUEST_SLEEP";
+    REQUEST_TIMEOUT = "request_timeout", "--request-timeout", "REQUEST_TIMEOUT";
+    SESSION_TIMEOUT = "session_timeout", "--session-timeout", "SESSION_TIMEOUT";
+    GROUP_BY_SUBNET_IPV4 = "session_group_by_subnet_ipv4", "--session-group-by-subnet-ipv4",
+        "SESSION_GROUP_BY_SUBNET_IPV4";
+    GROUP_BY_SUBNET_IPV6 = "session_group_by_subnet_ipv6", "--session-group-by-subnet-ipv6",
+        "SESSION_GROUP_BY_SUBNET_IPV6";
+    DROP_CLIENT = "drop_client", "--drop-client", "DROP_CLIENT";
+    ALLOW_IPS = "allow_ips", "--allow-ips", "FERRUM_ALLOW_IPS";
+    MAX_SESSIONS_PER_IP = "max_sessions_per_ip", "--max-sessions-per-ip",
+        "FERRUM_MAX_SESSIONS_PER_IP";
+    PER_IP_EXEMPT = "per_ip_exempt", "--per-ip-exempt", "FERRUM_PER_IP_EXEMPT";
     BANNER_FILE = "banner_file", "--banner-file", "BANNER_FILE";
     DONATION_ADDRESS = "donation_address", "--donation-address", "DONATION_ADDRESS";
 }
@@ -357,6 +374,9 @@ pub(crate) struct GlobalOpts {
     /// Log JSON lines instead of text [env: FERRUM_LOG_JSON=true|false]
     #[arg(long, global = true, help_heading = "Logging")]
     pub log_json: bool,
+
+    #[command(flatten)]
+    pub limits: super::limits::LimitOpts,
 }
 
 impl GlobalOpts {
@@ -386,7 +406,7 @@ impl GlobalOpts {
             "index_threads" => &self.index_threads,
             "log_level" => &self.log_level,
             "log_json" => return self.log_json.then(|| "true".to_string()),
-            _ => return None,
+            key => return self.limits.value(key),
         };
         value.clone()
     }

@@ -15,6 +15,7 @@
 mod cli;
 mod daemon_url;
 mod file;
+mod limits;
 mod services;
 mod values;
 
@@ -77,6 +78,8 @@ pub struct Config {
     pub max_recv: usize,
     pub banner_file: Option<PathBuf>,
     pub donation_address: String,
+    /// Resource controls (MAX_SESSIONS, COST_*, SESSION_TIMEOUT, DROP_CLIENT...).
+    pub limits: crate::limits::Settings,
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +109,7 @@ impl fmt::Debug for Config {
             .field("max_recv", &self.max_recv)
             .field("banner_file", &self.banner_file)
             .field("donation_address", &self.donation_address)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -366,6 +370,7 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
             .get(cli::DONATION_ADDRESS)
             .map(|r| r.value)
             .unwrap_or_default(),
+        limits: limits::build(layers)?,
     })
 }
 
