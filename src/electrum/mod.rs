@@ -37,6 +37,7 @@ pub struct Settings {
     pub banner_file: Option<PathBuf>,
     pub donation_address: String,
     pub report_services: Vec<Service>,
+    pub limits: crate::limits::Settings,
 }
 
 impl Settings {
@@ -47,6 +48,7 @@ impl Settings {
             banner_file: c.banner_file.clone(),
             donation_address: c.donation_address.clone(),
             report_services: c.report_services.clone(),
+            limits: c.limits.clone(),
         }
     }
 
@@ -95,6 +97,8 @@ pub struct Shared {
     pub sessions: Arc<registry::Registry>,
     /// Set to true once to close every session (server stop).
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Resource controls: session costs and groups, MAX_SESSIONS, per-IP cap.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 /// One consistent read: the mempool part was taken at the same published tip as the view.
@@ -112,6 +116,7 @@ impl Shared {
         settings: Settings,
     ) -> Self {
         let (events, _) = tokio::sync::broadcast::channel(256);
+        let limits = Arc::new(crate::limits::Limits::new(settings.limits.clone()));
         Shared {
             coin,
             query,
@@ -127,6 +132,7 @@ impl Shared {
             events,
             sessions: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
+            limits,
         }
     }
 

@@ -63,6 +63,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         }
     }
     rt.block_on(async {
+        shared.limits.start();
         let mut listeners = Vec::new();
         for s in &tcp {
             let addr = s.bind_address();
@@ -111,6 +112,11 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
 const FOLLOW_GRACE: Duration = Duration::from_secs(10);
 
 async fn accept_loop(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    // Closes while at MAX_SESSIONS.
+    let mut listener = match crate::limits::Listener::new(listener, &shared.limits) {
+        Ok(l) => l,
+        Err(e) => return tracing::error!("cannot serve: {e}"),
+    };
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {

@@ -8,6 +8,7 @@ use super::registry::SessionInfo;
 use super::rpc::{self, BAD_REQUEST, Incoming, Params, Request, RpcError, RpcResult};
 use super::scripts::{self, OutpointStatus};
 use super::{Event, Shared};
+use crate::limits::SessionLimits;
 use crate::transport::{Channel, Frame};
 use crate::types::ScriptKey;
 use bitcoin::{BlockHash, Txid};
@@ -42,6 +43,8 @@ struct Session {
     subs: Subs,
     out: mpsc::Sender<Vec<u8>>,
     disconnect: bool,
+    /// Cost, throttling and idle timeout ([`crate::limits`]).
+    limits: SessionLimits,
 }
 
 /// Serves one connection until the client leaves, misbehaves fatally, is disconnected through
@@ -53,29 +56,43 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
     } = channel;
     let mut events = shared.events.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
+    let label = format!("{transport}://{peer}");
+    // The per-IP cap may refuse the session: dropping the channel closes the connection.
+    let Some(limits) = shared.limits.open(peer, &label) else {
+        return;
+    };
     let registration = shared.sessions.register(peer, transport);
     let info = registration.info.clone();
     let mut s = Session {
         shared,
-        peer: format!("{transport}://{peer}"),
+        peer: label,
         info: info.clone(),
         version: None,
         subs: Subs::default(),
         out: outgoing,
         disconnect: false,
+        limits,
     };
     tracing::debug!("{}: connected", s.peer);
     while !s.disconnect && !*shutdown.borrow() {
         tokio::select! {
             _ = info.close.notified() => break,
             _ = shutdown.changed() => break,
+            _ = tokio::time::sleep_until(s.limits.idle_deadline()) => {
+                crate::limited!("idle", info, "{}: closing stale session (SESSION_TIMEOUT)", s.peer);
+                break;
+            }
             frame = incoming.recv() => match frame {
                 Some(Frame::Message(m)) => {
                     info.bytes_received.fetch_add(m.len() as u64 + 1, Ordering::Relaxed);
+                    s.limits.received(m.len() + 1);
                     s.on_message(&m).await
                 }
                 Some(Frame::Oversized) => {
-                    tracing::info!(
+                    s.limits.oversized(s.shared.settings.max_recv);
+                    crate::limited!(
+                        "oversized",
+                        info,
                         "{}: dropped a request over MAX_RECV ({} bytes)",
                         s.peer,
                         s.shared.settings.max_recv
@@ -101,6 +118,7 @@ impl Session {
         self.info
             .bytes_sent
             .fetch_add(msg.len() as u64 + 1, Ordering::Relaxed);
+        self.limits.sent(msg.len() + 1);
         if self.out.send(msg).await.is_err() {
             self.disconnect = true;
         }
@@ -131,7 +149,10 @@ impl Session {
                                 None => continue,
                             }
                         }
-                        Err(reply) => (None, reply),
+                        Err(reply) => {
+                            self.limits.invalid(&reply);
+                            (None, reply)
+                        }
                     };
                     size += part.1.len() + 2;
                     if size > self.max_send()
@@ -148,7 +169,10 @@ impl Session {
                     self.send(rpc::batch(&parts)).await;
                 }
             }
-            Incoming::Invalid(reply) => self.send(reply).await,
+            Incoming::Invalid(reply) => {
+                self.limits.invalid(&reply);
+                self.send(reply).await
+            }
             Incoming::Ignore => {}
         }
     }
@@ -161,7 +185,25 @@ impl Session {
             params,
             v1,
         } = req;
-        let result = self.dispatch(&method, params, id.is_none()).await;
+        // aiorpcx _throttled_request: a slot, the throttling sleep and the handler within
+        // REQUEST_TIMEOUT; -101 (and disconnect) over the hard limit; every error costs.
+        let gate = self.limits.gate();
+        let request_cost = SessionLimits::request_cost(&method, &params);
+        let label = self.peer.clone();
+        let run = async {
+            let _slot = gate.enter(&label).await?;
+            Ok::<RpcResult, RpcError>(self.dispatch(&method, params, id.is_none()).await)
+        };
+        let result = match tokio::time::timeout(gate.timeout(), run).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(excessive)) => {
+                self.disconnect = true;
+                Err(excessive)
+            }
+            Err(_) => Err(gate.busy(&label, &method)),
+        };
+        let subs = self.subs.scripts.len() + self.subs.outpoints.len();
+        self.limits.charge(&method, request_cost, &result, subs);
         let id = id?;
         Some(rpc::reply(&id, &result, v1, self.max_send()))
     }
@@ -232,6 +274,18 @@ impl Session {
             Some(Some(other)) => methods::short(other),
             _ => String::new(),
         };
+        if let Some(Some(name)) = args.first()
+            && name != &Value::String(String::new())
+        {
+            let name = match name {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if self.shared.limits.drop_client(&name) {
+                self.disconnect = true;
+                return Err(RpcError::bad_request(format!("unsupported client: {name}")));
+            }
+        }
         let requested = args.get(1).and_then(Option::as_ref);
         match methods::negotiate(requested) {
             Some(v) => {
