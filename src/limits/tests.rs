@@ -67,8 +67,9 @@ async fn hard_limit_refuses_with_101() {
         s.charge("x", 0.0, &Err(RpcError::new(1, "e")), 0);
         assert!(ok < 100, "never refused");
     }
-    // 5 + 100 per error, recalculated when it moved more than 100 (at 105, 305, ... 1105).
-    assert_eq!(ok, 11);
+    // 5 + 100 per error, recalculated when it moved more than 100: the target reaches 0 at
+    // 1005 or 1105 (the decay between recalculations decides whether 100 is "more than 100").
+    assert!((10..=11).contains(&ok), "{ok}");
     // An allow-listed session is never refused.
     let l = limits(|s| {
         s.cost_soft_limit = 100;
