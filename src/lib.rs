@@ -12,6 +12,7 @@ pub mod chaingen;
 pub mod config;
 pub mod daemon;
 pub mod electrum;
+pub mod limits;
 pub mod mempool;
 pub mod metrics;
 pub mod query;

@@ -2,26 +2,22 @@
 //! `electrumx/server/session.py`). Runs on a blocking thread: some commands read the index or
 //! ask bitcoind.
 //!
-//! Differences from ElectrumX, where Ferrum has nothing to report: costs are 0 until resource
-//! controls exist, `peers` lists only peers added with `add_peer` (no discovery), request counts
-//! in `getinfo` are those of the connected sessions, and `daemon_url` can only switch back to
-//! the first configured endpoint (the daemon client's endpoints are fixed at start-up).
+//! Differences from ElectrumX, where Ferrum has nothing to report: `peers` lists only peers
+//! added with `add_peer` (no discovery), request counts in `getinfo` are those of the connected
+//! sessions, and `daemon_url` can only switch back to the first configured endpoint (the daemon
+//! client's endpoints are fixed at start-up).
 
 use super::text::{decimal_value, formatted_time, thousands};
 use super::{Admin, AdminError, Args, METHOD_NOT_FOUND, Phase};
 use crate::electrum::registry::SessionInfo;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 type CmdResult = Result<Value, AdminError>;
 
-/// ElectrumX's default `SESSION_GROUP_BY_SUBNET_IPV4` / `_IPV6`.
-const GROUP_PREFIX_V4: u8 = 24;
-const GROUP_PREFIX_V6: u8 = 48;
 /// How long `getinfo` waits for bitcoind's height.
 const DAEMON_HEIGHT_WAIT: Duration = Duration::from_secs(3);
 
@@ -86,43 +82,29 @@ fn subs_sh(s: &SessionInfo) -> u64 {
     load(&s.subscriptions).saturating_sub(subs_txo(s))
 }
 
-/// ElectrumX's `_ip_addr_group_name`: the subnet, or None for private addresses.
-fn group_name(ip: IpAddr) -> Option<String> {
-    match ip {
-        IpAddr::V4(v4) => {
-            if v4.is_private() || v4.is_loopback() || v4.is_link_local() {
-                return None;
-            }
-            let mask = u32::MAX << (32 - GROUP_PREFIX_V4);
-            let net = std::net::Ipv4Addr::from(u32::from(v4) & mask);
-            Some(format!("{net}/{GROUP_PREFIX_V4}"))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return group_name(IpAddr::V4(v4));
-            }
-            let private = v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80;
-            if private {
-                return None;
-            }
-            let mask = u128::MAX << (128 - GROUP_PREFIX_V6);
-            let net = std::net::Ipv6Addr::from(u128::from(v6) & mask);
-            Some(format!("{net}/{GROUP_PREFIX_V6}"))
-        }
-    }
-}
-
+/// Live sessions by their cost group (ElectrumX's session groups; sessions from private
+/// addresses and allow-listed ones are in none).
 fn by_group(admin: &Admin) -> BTreeMap<String, Vec<Arc<SessionInfo>>> {
+    let Some(shared) = admin.shared() else {
+        return BTreeMap::new();
+    };
     let mut groups: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for s in live_sessions(admin) {
-        if let Some(name) = group_name(s.peer.ip()) {
+    for s in shared.sessions.list() {
+        if let Some(name) = shared.limits.group_of(s.id) {
             groups.entry(name).or_default().push(s);
         }
     }
     groups
+}
+
+/// A session's cost and its group's other cost, rounded as ElectrumX shows them.
+fn costs(admin: &Admin, id: u64) -> (i64, i64) {
+    admin
+        .shared()
+        .and_then(|s| s.limits.costs(id))
+        .map_or((0, 0), |(cost, extra)| {
+            (cost.round() as i64, extra.round() as i64)
+        })
 }
 
 /// bitcoind's block count, or null when it does not answer soon.
@@ -217,14 +199,15 @@ fn sessions(admin: &Admin) -> Value {
             };
             let client: String = client.chars().take(17).collect();
             let requests = load(&s.requests);
+            let (cost, extra) = costs(admin, s.id);
             json!([
                 s.id,
                 format!("{kind}{logged}1"),
                 s.peer.to_string(),
                 client,
                 proto,
-                0,
-                0,
+                cost,
+                extra,
                 0,
                 txs_sent(s),
                 load(&s.subscriptions),
@@ -240,15 +223,23 @@ fn sessions(admin: &Admin) -> Value {
 }
 
 fn groups(admin: &Admin) -> Value {
+    let group_costs: BTreeMap<String, (f64, f64)> = admin
+        .shared()
+        .map(|s| s.limits.groups())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, _, cost, retained)| (name, (cost, retained)))
+        .collect();
     let rows: Vec<Value> = by_group(admin)
         .into_iter()
         .map(|(name, ss)| {
             let sum = |f: &dyn Fn(&SessionInfo) -> u64| ss.iter().map(|s| f(s)).sum::<u64>();
+            let (cost, retained) = group_costs.get(&name).copied().unwrap_or_default();
             json!([
                 name,
                 ss.len(),
-                0,
-                0,
+                cost.round() as i64,
+                retained.round() as i64,
                 0,
                 sum(&txs_sent),
                 sum(&|s| load(&s.subscriptions)),
@@ -616,19 +607,4 @@ fn inspect_session(admin: &Admin, args: &Args) -> CmdResult {
         "bytes received": load(&s.bytes_received),
         "bytes sent": load(&s.bytes_sent),
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn groups_by_subnet_and_exempts_private_addresses() {
-        let g = |s: &str| group_name(s.parse().unwrap());
-        assert_eq!(g("8.8.4.4").as_deref(), Some("8.8.4.0/24"));
-        assert_eq!(g("127.0.0.1"), None);
-        assert_eq!(g("192.168.1.2"), None);
-        assert_eq!(g("2001:db8:1:2::1").as_deref(), Some("2001:db8:1::/48"));
-        assert_eq!(g("::1"), None);
-    }
 }

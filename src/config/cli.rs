@@ -49,6 +49,23 @@ options! {
     ZMQ_BLOCK = "zmq_block", "--zmq-block", "FERRUM_ZMQ_BLOCK";
     MAX_SEND = "max_send", "--max-send", "MAX_SEND";
     MAX_RECV = "max_recv", "--max-recv", "MAX_RECV";
+    MAX_SESSIONS = "max_sessions", "--max-sessions", "MAX_SESSIONS";
+    COST_SOFT_LIMIT = "cost_soft_limit", "--cost-soft-limit", "COST_SOFT_LIMIT";
+    COST_HARD_LIMIT = "cost_hard_limit", "--cost-hard-limit", "COST_HARD_LIMIT";
+    BANDWIDTH_UNIT_COST = "bandwidth_unit_cost", "--bandwidth-unit-cost", "BANDWIDTH_UNIT_COST";
+    INITIAL_CONCURRENT = "initial_concurrent", "--initial-concurrent", "INITIAL_CONCURRENT";
+    REQUEST_SLEEP = "request_sleep", "--request-sleep", "REQUEST_SLEEP";
+    REQUEST_TIMEOUT = "request_timeout", "--request-timeout", "REQUEST_TIMEOUT";
+    SESSION_TIMEOUT = "session_timeout", "--session-timeout", "SESSION_TIMEOUT";
+    GROUP_BY_SUBNET_IPV4 = "session_group_by_subnet_ipv4", "--session-group-by-subnet-ipv4",
+        "SESSION_GROUP_BY_SUBNET_IPV4";
+    GROUP_BY_SUBNET_IPV6 = "session_group_by_subnet_ipv6", "--session-group-by-subnet-ipv6",
+        "SESSION_GROUP_BY_SUBNET_IPV6";
+    DROP_CLIENT = "drop_client", "--drop-client", "DROP_CLIENT";
+    ALLOW_IPS = "allow_ips", "--allow-ips", "FERRUM_ALLOW_IPS";
+    MAX_SESSIONS_PER_IP = "max_sessions_per_ip", "--max-sessions-per-ip",
+        "FERRUM_MAX_SESSIONS_PER_IP";
+    PER_IP_EXEMPT = "per_ip_exempt", "--per-ip-exempt", "FERRUM_PER_IP_EXEMPT";
     BANNER_FILE = "banner_file", "--banner-file", "BANNER_FILE";
     DONATION_ADDRESS = "donation_address", "--donation-address", "DONATION_ADDRESS";
     SSL_CERTFILE = "ssl_certfile", "--ssl-certfile", "SSL_CERTFILE";
@@ -415,6 +432,9 @@ pub(crate) struct GlobalOpts {
     /// 0.0.0.0, exposes the metrics to the network: only give one explicitly.
     #[arg(long, global = true, value_name = "ADDRESS", help_heading = "Logging")]
     pub metrics: Option<String>,
+
+    #[command(flatten)]
+    pub limits: super::limits::LimitOpts,
 }
 
 impl GlobalOpts {
@@ -450,7 +470,7 @@ impl GlobalOpts {
             "anon_logs" => return self.anon_logs.then(|| "true".to_string()),
             "log_sessions" => &self.log_sessions,
             "metrics" => &self.metrics,
-            _ => return None,
+            key => return self.limits.value(key),
         };
         value.clone()
     }

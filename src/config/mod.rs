@@ -15,6 +15,7 @@
 mod cli;
 mod daemon_url;
 mod file;
+mod limits;
 mod services;
 mod values;
 
@@ -91,6 +92,8 @@ pub struct Config {
     pub anon_logs: bool,
     /// ElectrumX's LOG_SESSIONS: period of the session summary; zero turns it off.
     pub log_sessions: Duration,
+    /// Resource controls (MAX_SESSIONS, COST_*, SESSION_TIMEOUT, DROP_CLIENT...).
+    pub limits: crate::limits::Settings,
 }
 
 impl fmt::Debug for Config {
@@ -126,6 +129,7 @@ impl fmt::Debug for Config {
             .field("metrics", &self.metrics)
             .field("anon_logs", &self.anon_logs)
             .field("log_sessions", &self.log_sessions)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -401,6 +405,7 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
                 values::at_least::<u64>(s, 0, "seconds")
             })?
             .map_or(Duration::from_secs(3600), Duration::from_secs),
+        limits: limits::build(layers)?,
     })
 }
 

@@ -40,6 +40,7 @@ pub struct Settings {
     pub report_services: Vec<Service>,
     /// Bytes the confirmed-history cache may hold.
     pub history_cache_bytes: usize,
+    pub limits: crate::limits::Settings,
 }
 
 impl Settings {
@@ -52,6 +53,7 @@ impl Settings {
             report_services: c.report_services.clone(),
             // A tenth of CACHE_MB: the rest is RocksDB's block cache and sync batches.
             history_cache_bytes: c.cache_mb * 1024 * 1024 / 10,
+            limits: c.limits.clone(),
         }
     }
 
@@ -101,6 +103,8 @@ pub struct Shared {
     pub sessions: Arc<registry::Registry>,
     /// Set to true once to close every session (server stop).
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// Resource controls: session costs and groups, MAX_SESSIONS, per-IP cap.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 /// One consistent read: the mempool part was taken at the same published tip as the view.
@@ -119,6 +123,7 @@ impl Shared {
     ) -> Self {
         let (events, _) = tokio::sync::broadcast::channel(256);
         let history_cache = cache::HistoryCache::new(settings.history_cache_bytes);
+        let limits = Arc::new(crate::limits::Limits::new(settings.limits.clone()));
         Shared {
             coin,
             query,
@@ -135,6 +140,7 @@ impl Shared {
             events,
             sessions: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
+            limits,
         }
     }
 

@@ -127,6 +127,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         let mut listeners = None;
         let mut result = anyhow::Ok(());
         if ready {
+            shared.limits.start();
             match listen::start(
                 &config.services,
                 tls,
@@ -195,6 +196,10 @@ const FOLLOW_GRACE: Duration = Duration::from_secs(10);
 struct SpawnSessions(Arc<Shared>);
 
 impl listen::Sessions for SpawnSessions {
+    fn paused(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        Some(self.0.limits.paused())
+    }
+
     fn serve(&self, channel: Channel, peer: SocketAddr, transport: &'static str) {
         tokio::spawn(session::run(self.0.clone(), channel, peer, transport));
     }

@@ -10,6 +10,7 @@ use super::rpc::{
 };
 use super::scripts::{self, OutpointStatus};
 use super::{Event, Shared};
+use crate::limits::{RequestGate, SessionLimits};
 use crate::transport::{Channel, Frame};
 use crate::types::ScriptKey;
 use bitcoin::{BlockHash, Txid};
@@ -37,32 +38,41 @@ struct Subs {
     outpoints: HashMap<(Txid, u32), OutpointStatus>,
 }
 
-/// Requests one session may have running at once (ElectrumX's INITIAL_CONCURRENT is 10).
+/// Requests read ahead of their replies per session (ElectrumX's INITIAL_CONCURRENT is 10;
+/// how many of them run at once is the resource controls' concurrency target).
 const MAX_INFLIGHT: usize = 8;
 
-/// A request that was answered on the blocking pool.
+/// A request that was answered off the session task.
 struct Completed {
-    id: Option<Value>,
-    v1: bool,
-    timing: Timing,
+    meta: Meta,
     reply: Reply,
     effect: Effect,
     /// `events_seen` when it started.
     events: u64,
+    /// Refused over COST_HARD_LIMIT (−101): the session closes after the reply.
+    excessive: bool,
 }
 
-/// A request's method and start, for the latency and error metrics.
-#[derive(Clone, Copy)]
-struct Timing {
+/// What the reply to a request needs besides its result: the id, the JSON-RPC version, the
+/// method and start (latency and error metrics, cost) and the cost known from its parameters.
+#[derive(Clone)]
+struct Meta {
+    id: Option<Value>,
+    v1: bool,
+    /// The method's name, or "unknown" ([`crate::metrics::method_label`]).
     method: &'static str,
     started: Instant,
+    request_cost: f64,
 }
 
-impl Timing {
-    fn start(method: &str) -> Timing {
-        Timing {
+impl Meta {
+    fn new(id: Option<Value>, v1: bool, method: &str, params: &Params) -> Meta {
+        Meta {
+            id,
+            v1,
             method: crate::metrics::method_label(method),
             started: Instant::now(),
+            request_cost: SessionLimits::request_cost(method, params),
         }
     }
 }
@@ -83,6 +93,8 @@ struct Session {
     disconnect: bool,
     /// Events handled so far (to spot a subscription racing a notification).
     events_seen: u64,
+    /// Cost, throttling and idle timeout ([`crate::limits`]).
+    limits: SessionLimits,
 }
 
 /// Serves one connection until the client leaves, misbehaves fatally, is disconnected through
@@ -94,17 +106,23 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
     } = channel;
     let mut events = shared.events.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
+    let label = format!("{transport}://{}", crate::metrics::logs::addr(&peer));
     let registration = shared.sessions.register(peer, transport);
     let info = registration.info.clone();
+    // The per-IP cap may refuse the session: dropping the channel closes the connection.
+    let Some(limits) = shared.limits.open(info.id, peer, &label) else {
+        return;
+    };
     let mut s = Session {
         shared,
-        peer: format!("{transport}://{}", crate::metrics::logs::addr(&peer)),
+        peer: label,
         info: info.clone(),
         version: None,
         subs: Subs::default(),
         out: outgoing,
         disconnect: false,
         events_seen: 0,
+        limits,
     };
     let mut inflight: JoinSet<Completed> = JoinSet::new();
     tracing::debug!("{}: connected", s.peer);
@@ -112,6 +130,10 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
         tokio::select! {
             _ = info.close.notified() => break,
             _ = shutdown.changed() => break,
+            _ = tokio::time::sleep_until(s.limits.idle_deadline()) => {
+                crate::limited!("idle", info, "{}: closing stale session (SESSION_TIMEOUT)", s.peer);
+                break;
+            }
             Some(done) = inflight.join_next(), if !inflight.is_empty() => match done {
                 Ok(done) => s.completed(done).await,
                 Err(e) => tracing::error!("{}: a request failed: {e}", s.peer),
@@ -119,10 +141,14 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
             frame = incoming.recv(), if inflight.len() < MAX_INFLIGHT => match frame {
                 Some(Frame::Message(m)) => {
                     info.bytes_received.fetch_add(m.len() as u64 + 1, Ordering::Relaxed);
+                    s.limits.received(m.len() + 1);
                     s.on_message(&m, &mut inflight).await
                 }
                 Some(Frame::Oversized) => {
-                    tracing::info!(
+                    s.limits.oversized(s.shared.settings.max_recv);
+                    crate::limited!(
+                        "oversized",
+                        info,
                         "{}: dropped a request over MAX_RECV ({} bytes)",
                         s.peer,
                         s.shared.settings.max_recv
@@ -157,6 +183,7 @@ impl Session {
         self.info
             .bytes_sent
             .fetch_add(msg.len() as u64 + 1, Ordering::Relaxed);
+        self.limits.sent(msg.len() + 1);
         if self.out.send(msg).await.is_err() {
             self.disconnect = true;
         }
@@ -179,33 +206,47 @@ impl Session {
                     v1,
                 } = req;
                 self.count_request(&method, &params);
-                let timing = Timing::start(&method);
-                match self.prepare(&method, params, id.is_none()) {
-                    Prepared::Now(result) => {
-                        self.finish(id, v1, result.map(Answer::Json), timing).await
-                    }
-                    Prepared::Call(m, args) => {
-                        if let Some((reply, effect)) = handlers::try_fast(&self.shared, m, &args) {
-                            self.apply(effect);
-                            self.finish(id, v1, reply, timing).await;
-                            return;
-                        }
-                        let shared = self.shared.clone();
-                        let version = self.version.clone().unwrap_or_default();
-                        let events = self.events_seen;
-                        inflight.spawn_blocking(move || {
-                            let (reply, effect) = handlers::call(&shared, &version, m, &args);
-                            Completed {
-                                id,
-                                v1,
-                                timing,
-                                reply,
-                                effect,
-                                events,
-                            }
-                        });
-                    }
+                let meta = Meta::new(id, v1, &method, &params);
+                let gate = self.limits.gate();
+                // Over COST_HARD_LIMIT: −101, then the session closes.
+                if let Err(e) = gate.check(&self.peer) {
+                    self.disconnect = true;
+                    return self.finish(meta, Err(e)).await;
                 }
+                let notification = meta.id.is_none();
+                let work = match self.prepare(&method, params, notification) {
+                    Prepared::Now(result) => Work::Ready(result.map(Answer::Json)),
+                    Prepared::Call(m, args) => Work::Call(m, args),
+                };
+                // A session that is not throttled gets immediate and cached answers at once;
+                // a throttled one waits for a slot and sleeps first, whatever the request.
+                let work = match work {
+                    _ if gate.throttled() => work,
+                    Work::Ready(reply) => return self.finish(meta, reply).await,
+                    Work::Call(m, args) => match handlers::try_fast(&self.shared, m, &args) {
+                        Some((reply, effect)) => {
+                            self.apply(effect);
+                            return self.finish(meta, reply).await;
+                        }
+                        None => Work::Call(m, args),
+                    },
+                };
+                let shared = self.shared.clone();
+                let version = self.version.clone().unwrap_or_default();
+                let events = self.events_seen;
+                let label = self.peer.clone();
+                let name = meta.method;
+                inflight.spawn(async move {
+                    let (reply, effect, excessive) =
+                        gated(&gate, &label, name, shared, version, work).await;
+                    Completed {
+                        meta,
+                        reply,
+                        effect,
+                        events,
+                        excessive,
+                    }
+                });
             }
             Incoming::Batch(items) => {
                 // aiorpcx counts the batch's replies against MAX_SEND as they come: the one
@@ -221,7 +262,10 @@ impl Session {
                                 None => continue,
                             }
                         }
-                        Err(reply) => (None, reply),
+                        Err(reply) => {
+                            self.limits.invalid(&reply);
+                            (None, reply)
+                        }
                     };
                     size += part.1.len() + 2;
                     if size > self.max_send()
@@ -238,41 +282,51 @@ impl Session {
                     self.send(rpc::batch(&parts)).await;
                 }
             }
-            Incoming::Invalid(reply) => self.send(reply).await,
+            Incoming::Invalid(reply) => {
+                self.limits.invalid(&reply);
+                self.send(reply).await
+            }
             Incoming::Ignore => {}
         }
     }
 
     /// Sends the reply to a request (nothing for a notification).
-    async fn finish(&mut self, id: Option<Value>, v1: bool, result: Reply, timing: Timing) {
-        if let Some(reply) = self.encode(id, v1, &result, timing) {
+    async fn finish(&mut self, meta: Meta, result: Reply) {
+        if let Some(reply) = self.encode(meta, &result) {
             self.send(reply).await;
         }
     }
 
-    /// Records the request's latency (and error) and encodes the reply (None for a
-    /// notification).
-    fn encode(&self, id: Option<Value>, v1: bool, result: &Reply, t: Timing) -> Option<Vec<u8>> {
-        if result.is_err() {
+    /// Charges the request's cost, records its latency (and error) and encodes the reply
+    /// (None for a notification).
+    fn encode(&self, meta: Meta, result: &Reply) -> Option<Vec<u8>> {
+        let failed = result.is_err();
+        if failed {
             self.info.errors.fetch_add(1, Ordering::Relaxed);
         }
-        crate::metrics::request(t.method, t.started.elapsed(), result.is_err());
-        Some(rpc::reply(&id?, result, v1, self.max_send()))
+        crate::metrics::request(meta.method, meta.started.elapsed(), failed);
+        let subs = self.subs.scripts.len() + self.subs.outpoints.len();
+        self.limits
+            .charge(meta.method, meta.request_cost, result, subs);
+        Some(rpc::reply(&meta.id?, result, meta.v1, self.max_send()))
     }
 
-    /// A request that ran on the blocking pool: record its subscription, then reply.
+    /// A request that ran off the session task: record its subscription, then reply.
     async fn completed(&mut self, done: Completed) {
         let Completed {
-            id,
-            v1,
-            timing,
+            meta,
             reply,
             effect,
             events,
+            excessive,
         } = done;
         let raced = events != self.events_seen;
         let recheck = self.apply(effect);
-        self.finish(id, v1, reply, timing).await;
+        self.finish(meta, reply).await;
+        if excessive {
+            self.disconnect = true;
+            return;
+        }
         // A change published while the request ran may already have been notified without
         // this subscription: look at it again.
         if raced && let Some(ev) = recheck {
@@ -289,33 +343,45 @@ impl Session {
             v1,
         } = req;
         self.count_request(&method, &params);
-        let timing = Timing::start(&method);
-        let result = match self.prepare(&method, params, id.is_none()) {
+        let meta = Meta::new(id, v1, &method, &params);
+        let gate = self.limits.gate();
+        let deadline = tokio::time::Instant::now() + gate.timeout();
+        // aiorpcx _throttled_request: a slot and the throttling sleep, then the handler, all
+        // within REQUEST_TIMEOUT; −101 (and disconnect) over the hard limit.
+        let _slot = match tokio::time::timeout_at(deadline, gate.enter(&self.peer)).await {
+            Ok(Ok(slot)) => slot,
+            Ok(Err(excessive)) => {
+                self.disconnect = true;
+                return self.encode(meta, &Err(excessive));
+            }
+            Err(_) => return self.encode(meta, &Err(gate.busy(&self.peer, &method))),
+        };
+        let result = match self.prepare(&method, params, meta.id.is_none()) {
             Prepared::Now(r) => r.map(Answer::Json),
             Prepared::Call(m, args) => {
                 if let Some((reply, effect)) = handlers::try_fast(&self.shared, m, &args) {
                     self.apply(effect);
-                    return self.encode(id, v1, &reply, timing);
+                    return self.encode(meta, &reply);
                 }
                 let shared = self.shared.clone();
                 let version = self.version.clone().unwrap_or_default();
                 let task = tokio::task::spawn_blocking(move || {
                     handlers::call(&shared, &version, m, &args)
-                })
-                .await;
-                match task {
-                    Ok((result, effect)) => {
+                });
+                match tokio::time::timeout_at(deadline, task).await {
+                    Ok(Ok((result, effect))) => {
                         self.apply(effect);
                         result
                     }
-                    Err(e) => {
+                    Ok(Err(e)) => {
                         tracing::error!("{}: {method} failed: {e}", self.peer);
                         Err(RpcError::new(-32603, "internal server error"))
                     }
+                    Err(_) => Err(gate.busy(&self.peer, &method)),
                 }
             }
         };
-        self.encode(id, v1, &result, timing)
+        self.encode(meta, &result)
     }
 
     /// What a request needs: an answer now (session state only, or an error), or a call.
@@ -423,6 +489,12 @@ impl Session {
             Some(Some(other)) => methods::short(other),
             _ => String::new(),
         };
+        if !client.is_empty() && self.shared.limits.drop_client(&client) {
+            self.disconnect = true;
+            return Err(RpcError::bad_request(format!(
+                "unsupported client: {client}"
+            )));
+        }
         let requested = args.get(1).and_then(Option::as_ref);
         match methods::negotiate(requested) {
             Some(v) => {
@@ -593,5 +665,48 @@ fn params_text(params: &Params) -> String {
     match text.char_indices().nth(200) {
         Some((i, _)) => format!("{}...", &text[..i]),
         None => text,
+    }
+}
+
+/// A request answered off the session task: its answer is known, or needs a call.
+enum Work {
+    Ready(Reply),
+    Call(&'static methods::Method, Vec<Option<Value>>),
+}
+
+/// A request that may wait: a concurrency slot and the throttling sleep of its session, then
+/// its answer (known already, from the cache on the runtime, or from the blocking pool), all
+/// within REQUEST_TIMEOUT (−102 after). The flag is set when the session is over its hard
+/// limit (−101): it closes after the reply.
+async fn gated(
+    gate: &RequestGate,
+    label: &str,
+    name: &str,
+    shared: Arc<Shared>,
+    version: Version,
+    work: Work,
+) -> (Reply, Effect, bool) {
+    let run = async {
+        let _slot = gate.enter(label).await?;
+        let (m, args) = match work {
+            Work::Ready(reply) => return Ok((reply, Effect::None)),
+            Work::Call(m, args) => (m, args),
+        };
+        if let Some(fast) = handlers::try_fast(&shared, m, &args) {
+            return Ok(fast);
+        }
+        let task = tokio::task::spawn_blocking(move || handlers::call(&shared, &version, m, &args));
+        Ok(task.await.unwrap_or_else(|e| {
+            tracing::error!("{label}: {} failed: {e}", m.name);
+            (
+                Err(RpcError::new(-32603, "internal server error")),
+                Effect::None,
+            )
+        }))
+    };
+    match tokio::time::timeout(gate.timeout(), run).await {
+        Ok(Ok((reply, effect))) => (reply, effect, false),
+        Ok(Err(excessive)) => (Err(excessive), Effect::None, true),
+        Err(_) => (Err(gate.busy(label, name)), Effect::None, false),
     }
 }

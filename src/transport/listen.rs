@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// The longest a client may take over the TLS and WebSocket handshakes.
@@ -26,6 +27,12 @@ pub trait Sessions: Send + Sync + 'static {
     /// takes every one.
     fn admit(&self, _peer: SocketAddr, _transport: &'static str) -> bool {
         true
+    }
+
+    /// While the receiver holds true, listeners close their sockets (MAX_SESSIONS); None:
+    /// never pause.
+    fn paused(&self) -> Option<watch::Receiver<bool>> {
+        None
     }
 
     /// Serves one connection (spawns its session).
@@ -123,6 +130,14 @@ struct Ctx {
 }
 
 async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
+    let paused = ctx
+        .sessions
+        .paused()
+        .unwrap_or_else(|| watch::channel(false).1);
+    let mut listener = match super::pausable::Listener::new(listener, paused) {
+        Ok(l) => l,
+        Err(e) => return tracing::error!("cannot accept: {e}"),
+    };
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {

@@ -5,6 +5,7 @@
 //! [`listen`] accepts on every client service and runs the handshakes.
 
 pub mod listen;
+pub mod pausable;
 pub mod tls;
 pub mod ws;
 

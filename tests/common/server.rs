@@ -192,6 +192,20 @@ impl Client {
     pub fn connect(port: u16) -> Client {
         let stream = TcpStream::connect(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port}: {e}"));
+        Client::from_stream(stream)
+    }
+
+    /// Connects to 127.0.0.1:`port` from the local address `local`, another loopback address
+    /// such as 127.0.0.2 (Linux routes all of 127/8 to lo), to be a client from another
+    /// address or subnet.
+    pub fn connect_from(local: &str, port: u16) -> Client {
+        let stream = try_connect_from(local, port)
+            .unwrap_or_else(|e| panic!("connect to 127.0.0.1:{port} from {local}: {e}"));
+        Client::from_stream(stream)
+    }
+
+    /// A client over an open connection.
+    pub fn from_stream(stream: TcpStream) -> Client {
         stream.set_nodelay(true).unwrap();
         Client {
             stream,
@@ -411,6 +425,15 @@ impl Client {
             }
         }
     }
+}
+
+/// A TCP connection to 127.0.0.1:`port` from the address `local` (port chosen by the system).
+pub fn try_connect_from(local: &str, port: u16) -> std::io::Result<TcpStream> {
+    let local: std::net::IpAddr = local.parse().expect("local address");
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&std::net::SocketAddr::new(local, 0).into())?;
+    socket.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())?;
+    Ok(socket.into())
 }
 
 /// Block hash (display hex) of an 80-byte header given as hex.
