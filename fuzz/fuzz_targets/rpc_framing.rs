@@ -45,7 +45,10 @@ fn ready<T>(f: impl Future<Output = T>) -> T {
 
 fn assert_json(reply: &[u8]) {
     if let Err(e) = serde_json::from_slice::<Value>(reply) {
-        panic!("reply is not JSON ({e}): {}", String::from_utf8_lossy(reply));
+        panic!(
+            "reply is not JSON ({e}): {}",
+            String::from_utf8_lossy(reply)
+        );
     }
 }
 
@@ -86,7 +89,12 @@ fuzz_target!(|data: &[u8]| {
         match rpc::parse(&message) {
             Incoming::Single(req) => {
                 if let Some(id) = &req.id {
-                    assert_json(&rpc::reply(id, &Ok(Value::Null), req.v1, 1000));
+                    assert_json(&rpc::reply(
+                        id,
+                        &Ok(rpc::Answer::Json(Value::Null)),
+                        req.v1,
+                        1000,
+                    ));
                 }
             }
             Incoming::Batch(items) => {
@@ -95,7 +103,12 @@ fuzz_target!(|data: &[u8]| {
                     match item {
                         Ok(req) => {
                             if let Some(id) = &req.id {
-                                parts.push(rpc::reply(id, &Ok(Value::Null), req.v1, 1000));
+                                parts.push(rpc::reply(
+                                    id,
+                                    &Ok(rpc::Answer::Json(Value::Null)),
+                                    req.v1,
+                                    1000,
+                                ));
                             }
                         }
                         Err(reply) => parts.push(reply),
