@@ -78,6 +78,11 @@ impl Ferrum {
         f.wait_until("the Electrum port opens", |f| {
             TcpStream::connect(("127.0.0.1", f.tcp)).is_ok()
         });
+        // The probe's session ends a moment after the probe closes.
+        f.wait_until("the probe's session is gone", |f| {
+            admin_request(f.rpc, "getinfo", json!({}))
+                .is_ok_and(|r| r["result"]["sessions"]["count"] == json!(0))
+        });
         f
     }
 

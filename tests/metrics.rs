@@ -95,7 +95,17 @@ fn metrics_endpoint_and_log_options() {
     assert_eq!(bad["error"]["code"], json!(1), "{bad}");
     let (_raw, raw_port) = raw_session(server.port());
 
-    let (status, text) = http_get(metrics_port, "/metrics");
+    // The start-up probe's session ends a moment after the probe closes: scrape until only
+    // the two sessions opened here are left.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (status, text) = loop {
+        let (status, text) = http_get(metrics_port, "/metrics");
+        let tcp = sample(&text, "ferrum_sessions{transport=\"tcp\"}");
+        if tcp == Some(2.0) || Instant::now() > deadline {
+            break (status, text);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(status.contains("200"), "{status}");
     let get = |name: &str| sample(&text, name).unwrap_or_else(|| panic!("no {name}:\n{text}"));
     assert_eq!(get("ferrum_index_height"), 110.0);

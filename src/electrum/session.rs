@@ -38,9 +38,8 @@ struct Subs {
     outpoints: HashMap<(Txid, u32), OutpointStatus>,
 }
 
-/// Requests read ahead of their replies per session (ElectrumX's INITIAL_CONCURRENT is 10;
-/// how many of them run at once is the resource controls' concurrency target).
-const MAX_INFLIGHT: usize = 8;
+/// Most requests read ahead of their replies per session, whatever INITIAL_CONCURRENT says.
+const MAX_INFLIGHT: usize = 64;
 
 /// A request that was answered off the session task.
 struct Completed {
@@ -125,6 +124,14 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
         limits,
     };
     let mut inflight: JoinSet<Completed> = JoinSet::new();
+    // Requests read ahead of their replies: INITIAL_CONCURRENT (ElectrumX's 10), of which the
+    // resource controls' concurrency target say how many run at once once throttled.
+    let read_ahead = s
+        .shared
+        .settings
+        .limits
+        .initial_concurrent
+        .clamp(1, MAX_INFLIGHT);
     tracing::debug!("{}: connected", s.peer);
     while !s.disconnect && !*shutdown.borrow() {
         tokio::select! {
@@ -138,7 +145,7 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
                 Ok(done) => s.completed(done).await,
                 Err(e) => tracing::error!("{}: a request failed: {e}", s.peer),
             },
-            frame = incoming.recv(), if inflight.len() < MAX_INFLIGHT => match frame {
+            frame = incoming.recv(), if inflight.len() < read_ahead => match frame {
                 Some(Frame::Message(m)) => {
                     info.bytes_received.fetch_add(m.len() as u64 + 1, Ordering::Relaxed);
                     s.limits.received(m.len() + 1);
@@ -196,7 +203,7 @@ impl Session {
     async fn on_message(&mut self, message: &[u8], inflight: &mut JoinSet<Completed>) {
         match rpc::parse(message) {
             Incoming::Single(req) => {
-                // Single requests run concurrently (up to MAX_INFLIGHT per session), so a
+                // Single requests run concurrently (up to INITIAL_CONCURRENT per session), so a
                 // wallet's pipelined subscriptions use every core; replies go out as they
                 // complete, matched by id.
                 let Request {
