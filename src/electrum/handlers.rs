@@ -104,7 +104,11 @@ fn history_json(h: &scripts::History, wrap: bool) -> Answer {
     if wrap {
         out.push('}');
     }
-    Answer::Raw(out)
+    Answer::Raw {
+        text: out,
+        entries: h.confirmed.len() + h.mempool.len(),
+        mempool: h.mempool.len(),
+    }
 }
 
 /// get_history, written straight to JSON text.

@@ -52,8 +52,14 @@ pub type RpcResult = Result<Value, RpcError>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     Json(Value),
-    /// Valid JSON text, by construction of whoever made it.
-    Raw(String),
+    /// Valid JSON text, by construction of whoever made it, listing `entries` history
+    /// entries of which `mempool` are unconfirmed (the resource controls charge by them
+    /// without parsing the text).
+    Raw {
+        text: String,
+        entries: usize,
+        mempool: usize,
+    },
 }
 
 impl From<Value> for Answer {
@@ -195,7 +201,7 @@ pub fn reply(id: &Value, result: &Reply, v1: bool, max_send: usize) -> Vec<u8> {
             };
             encode(&payload)
         }
-        Ok(Answer::Raw(text)) => {
+        Ok(Answer::Raw { text, .. }) => {
             let id = encode(id);
             let mut m = Vec::with_capacity(text.len() + id.len() + 40);
             m.extend_from_slice(if v1 {
@@ -323,7 +329,11 @@ mod tests {
         let r: Value =
             serde_json::from_slice(&reply(&json!(1), &Ok(json!(2).into()), true, 0)).unwrap();
         assert_eq!(r, json!({"result": 2, "error": null, "id": 1}));
-        let raw = Ok(Answer::Raw("[1,{\"a\":2}]".into()));
+        let raw = Ok(Answer::Raw {
+            text: "[1,{\"a\":2}]".into(),
+            entries: 0,
+            mempool: 0,
+        });
         let r: Value = serde_json::from_slice(&reply(&json!("x"), &raw, false, 0)).unwrap();
         assert_eq!(
             r,

@@ -266,22 +266,21 @@ pub fn result_cost(method: &str, result: &Value) -> f64 {
 pub fn reply_cost(method: &str, request: f64, result: &Reply) -> f64 {
     match result {
         Ok(Answer::Json(v)) => request + result_cost(method, v),
-        Ok(Answer::Raw(text)) => request + raw_result_cost(method, text),
+        Ok(Answer::Raw {
+            entries, mempool, ..
+        }) => request + raw_result_cost(method, *entries, *mempool),
         Err(_) => ERROR_COST,
     }
 }
 
-/// [`result_cost`] of a result already written as JSON text (histories, written by
-/// `electrum::scripts` with one `"height":` per entry): entries are counted in the text
-/// instead of parsing it again.
-pub fn raw_result_cost(method: &str, text: &str) -> f64 {
+/// [`result_cost`] of a result already written as JSON text (histories), from the entry
+/// counts its writer gave.
+pub fn raw_result_cost(method: &str, entries: usize, mempool: usize) -> f64 {
     let Some(m) = script_method(method) else {
         return 0.0;
     };
-    let entries = text.matches("\"height\":").count() as f64;
-    let mempool =
-        (text.matches("\"height\":0").count() + text.matches("\"height\":-").count()) as f64;
-    script_cost(m, entries - mempool, mempool)
+    let mempool = mempool.min(entries);
+    script_cost(m, (entries - mempool) as f64, mempool as f64)
 }
 
 /// The method name without `blockchain.scripthash.` / `blockchain.scriptpubkey.`.
@@ -402,10 +401,14 @@ mod tests {
         assert!((got - (0.2 + 0.004 + 0.25 + 0.04)).abs() < 1e-9);
         // Histories answered as JSON text cost the same as parsed ones.
         let text = r#"[{"tx_hash":"aa","height":5},{"tx_hash":"bb","height":6},{"tx_hash":"cc","height":0,"fee":1},{"tx_hash":"dd","height":-1,"fee":2}]"#;
-        let raw = raw_result_cost("blockchain.scriptpubkey.get_history", text);
+        let raw = raw_result_cost("blockchain.scriptpubkey.get_history", 4, 2);
         assert!((raw - got).abs() < 1e-9, "{raw} {got}");
         let parsed: Value = serde_json::from_str(text).unwrap();
-        let reply: Reply = Ok(Answer::Raw(text.to_string()));
+        let reply: Reply = Ok(Answer::Raw {
+            text: text.to_string(),
+            entries: 4,
+            mempool: 2,
+        });
         let json: Reply = Ok(Answer::Json(parsed));
         let method = "blockchain.scripthash.get_history";
         assert_eq!(
