@@ -208,6 +208,11 @@ fn every_admin_command_while_serving() {
     assert_eq!(info["pid"], json!(f.pid()));
     assert_eq!(info["status"], json!("serving"));
     assert_eq!(info["sessions"]["count"], json!(0));
+    assert_eq!(
+        info["caches"]["history"],
+        json!("0 lookups, 0 hits, 0 entries, hitrate 0.0000"),
+        "{info}"
+    );
     assert_eq!(info["daemon"], json!(format!("127.0.0.1:{}", d.rpc_port())));
     for key in [
         "caches",

@@ -137,10 +137,21 @@ fn getinfo(admin: &Admin) -> Value {
         .shared()
         .and_then(|s| s.fee_cache.lock().ok().map(|c| c.len()))
         .unwrap_or(0);
+    // ElectrumX's cache_fmt; its history cache counts lookups as Ferrum's does.
+    let history = admin.shared().map(|s| {
+        let c = &s.history_cache;
+        let hits = load(&c.hits);
+        let lookups = hits + load(&c.misses);
+        format!(
+            "{lookups} lookups, {hits} hits, {} entries, hitrate {:.4}",
+            c.len(),
+            hits as f64 / lookups.max(1) as f64
+        )
+    });
     let count = |f: &dyn Fn(&SessionInfo) -> bool| sessions.iter().filter(|s| f(s)).count();
     let sum = |f: &dyn Fn(&SessionInfo) -> u64| sessions.iter().map(|s| f(s)).sum::<u64>();
     json!({
-        "caches": {"estimatefee": format!("{fee_entries} entries")},
+        "caches": {"estimatefee": format!("{fee_entries} entries"), "history": history},
         "coin": admin.config.coin.name(),
         "daemon": admin.shared().map(|s| s.daemon.current_endpoint()),
         "daemon height": daemon_height(admin),

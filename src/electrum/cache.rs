@@ -35,6 +35,16 @@ pub struct HistoryCache {
 }
 
 impl HistoryCache {
+    /// Scripts whose history is cached.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|g| g.map.len()).unwrap_or(0)
+    }
+
+    /// Whether no history is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// A cache of about `bytes` bytes.
     pub fn new(bytes: usize) -> Self {
         HistoryCache {
