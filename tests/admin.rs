@@ -395,6 +395,33 @@ fn every_admin_command_while_serving() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect to the admin RPC"));
 
+    // A request waiting for bitcoind is pending (column 7 of `sessions`) until it is answered.
+    pause(&d, true);
+    let id = c2.send("blockchain.transaction.get", json!([txid]));
+    let pending = || -> u64 {
+        let rows = f.result("sessions", json!({}));
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r[7].as_u64())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = 0;
+    while seen == 0 && Instant::now() < deadline {
+        seen = pending();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pause(&d, false);
+    assert_eq!(seen, 1, "pending requests while bitcoind is stopped");
+    let reply = c2.wait_reply_timeout(&id, Duration::from_secs(60));
+    assert!(reply.is_some_and(|r| r["result"].is_string()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pending() != 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(pending(), 0, "nothing pending once answered");
+
     // stop: the process exits 0.
     assert_eq!(f.result("stop", json!({})), json!("stopping"));
     assert!(c2.closes_within(Duration::from_secs(30)));

@@ -20,6 +20,8 @@ pub struct SessionInfo {
     pub client: Mutex<Option<(String, String)>>,
     pub requests: AtomicU64,
     pub errors: AtomicU64,
+    /// Requests read but not answered yet (ElectrumX's `unanswered_request_count`).
+    pub pending: AtomicU64,
     pub subscriptions: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub bytes_received: AtomicU64,
@@ -73,6 +75,7 @@ impl Registry {
             started: Instant::now(),
             client: Mutex::new(None),
             requests: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),

@@ -134,6 +134,7 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
         .clamp(1, MAX_INFLIGHT);
     tracing::debug!("{}: connected", s.peer);
     while !s.disconnect && !*shutdown.borrow() {
+        info.pending.store(inflight.len() as u64, Ordering::Relaxed);
         tokio::select! {
             _ = info.close.notified() => break,
             _ = shutdown.changed() => break,
