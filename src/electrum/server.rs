@@ -196,6 +196,10 @@ const FOLLOW_GRACE: Duration = Duration::from_secs(10);
 struct SpawnSessions(Arc<Shared>);
 
 impl listen::Sessions for SpawnSessions {
+    fn admit(&self, peer: SocketAddr, _transport: &'static str) -> bool {
+        self.0.limits.admits(peer)
+    }
+
     fn paused(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         Some(self.0.limits.paused())
     }

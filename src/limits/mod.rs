@@ -289,6 +289,34 @@ impl Limits {
         }
     }
 
+    /// Whether a connection from `peer` may go on to its handshake: false when its address
+    /// already has `FERRUM_MAX_SESSIONS_PER_IP` sessions, so a TLS or WebSocket handshake is not
+    /// even started for a connection [`Limits::open`] would refuse.
+    pub fn admits(&self, peer: SocketAddr) -> bool {
+        let s = &self.settings;
+        let ip = net::canonical(peer.ip());
+        if s.max_sessions_per_ip == 0
+            || net::listed(&s.allow_ips, ip)
+            || net::listed(&s.per_ip_exempt, ip)
+        {
+            return true;
+        }
+        let n = self
+            .table
+            .lock()
+            .map_or(0, |t| t.per_ip.get(&ip).copied().unwrap_or(0));
+        if n >= s.max_sessions_per_ip {
+            crate::limited!(
+                "per-ip",
+                info,
+                "{}: refused, {n} sessions from {ip} already (FERRUM_MAX_SESSIONS_PER_IP)",
+                crate::metrics::logs::addr(&peer)
+            );
+            return false;
+        }
+        true
+    }
+
     /// A new session `id` (its registry id) from `peer`; None if the per-IP cap refuses it.
     /// `label` names it in logs.
     pub fn open(self: &Arc<Self>, id: u64, peer: SocketAddr, label: &str) -> Option<SessionLimits> {

@@ -92,9 +92,12 @@ fn per_ip_cap_and_exemptions() {
     let a = open(&l, addr("8.8.8.8:1"), "a");
     let b = open(&l, addr("8.8.8.8:2"), "b");
     assert!(a.is_some() && b.is_some());
+    assert!(!l.admits(addr("8.8.8.8:3")), "refused before any handshake");
+    assert!(l.admits(addr("8.8.8.7:3")));
     assert!(open(&l, addr("8.8.8.8:3"), "c").is_none());
     assert!(open(&l, addr("8.8.8.7:3"), "d").is_some());
     drop(a);
+    assert!(l.admits(addr("8.8.8.8:4")));
     assert!(open(&l, addr("8.8.8.8:4"), "e").is_some());
     // Loopback is exempt by default; allow-listed addresses always.
     let local: Vec<_> = (0..5)
