@@ -76,11 +76,6 @@ impl Meta {
     }
 }
 
-enum Prepared {
-    Now(RpcResult),
-    Call(&'static methods::Method, Vec<Option<Value>>),
-}
-
 struct Session {
     shared: Arc<Shared>,
     peer: String,
@@ -207,25 +202,14 @@ impl Session {
                 // Single requests run concurrently (up to INITIAL_CONCURRENT per session), so a
                 // wallet's pipelined subscriptions use every core; replies go out as they
                 // complete, matched by id.
-                let Request {
-                    id,
-                    method,
-                    params,
-                    v1,
-                } = req;
-                self.count_request(&method, &params);
-                let meta = Meta::new(id, v1, &method, &params);
+                let (meta, method, params) = self.begin(req);
                 let gate = self.limits.gate();
                 // Over COST_HARD_LIMIT: −101, then the session closes.
                 if let Err(e) = gate.check(&self.peer) {
                     self.disconnect = true;
                     return self.finish(meta, Err(e)).await;
                 }
-                let notification = meta.id.is_none();
-                let work = match self.prepare(&method, params, notification) {
-                    Prepared::Now(result) => Work::Ready(result.map(Answer::Json)),
-                    Prepared::Call(m, args) => Work::Call(m, args),
-                };
+                let work = self.prepare(&method, params, meta.id.is_none());
                 // A session that is not throttled gets immediate and cached answers at once;
                 // a throttled one waits for a slot and sleeps first, whatever the request.
                 let work = match work {
@@ -342,8 +326,8 @@ impl Session {
         }
     }
 
-    /// Answers one request in order (batch members); None for notifications.
-    async fn on_request(&mut self, req: Request) -> Option<Vec<u8>> {
+    /// Counts a request; its reply's [`Meta`], its method and parameters.
+    fn begin(&mut self, req: Request) -> (Meta, String, Params) {
         let Request {
             id,
             method,
@@ -352,53 +336,31 @@ impl Session {
         } = req;
         self.count_request(&method, &params);
         let meta = Meta::new(id, v1, &method, &params);
-        let gate = self.limits.gate();
-        let deadline = tokio::time::Instant::now() + gate.timeout();
-        // aiorpcx _throttled_request: a slot and the throttling sleep, then the handler, all
-        // within REQUEST_TIMEOUT; −101 (and disconnect) over the hard limit.
-        let _slot = match tokio::time::timeout_at(deadline, gate.enter(&self.peer)).await {
-            Ok(Ok(slot)) => slot,
-            Ok(Err(excessive)) => {
-                self.disconnect = true;
-                return self.encode(meta, &Err(excessive));
-            }
-            Err(_) => return self.encode(meta, &Err(gate.busy(&self.peer, &method))),
-        };
-        let result = match self.prepare(&method, params, meta.id.is_none()) {
-            Prepared::Now(r) => r.map(Answer::Json),
-            Prepared::Call(m, args) => {
-                if let Some((reply, effect)) = handlers::try_fast(&self.shared, m, &args) {
-                    self.apply(effect);
-                    return self.encode(meta, &reply);
-                }
-                let shared = self.shared.clone();
-                let version = self.version.clone().unwrap_or_default();
-                let task = tokio::task::spawn_blocking(move || {
-                    handlers::call(&shared, &version, m, &args)
-                });
-                match tokio::time::timeout_at(deadline, task).await {
-                    Ok(Ok((result, effect))) => {
-                        self.apply(effect);
-                        result
-                    }
-                    Ok(Err(e)) => {
-                        tracing::error!("{}: {method} failed: {e}", self.peer);
-                        Err(RpcError::new(-32603, "internal server error"))
-                    }
-                    Err(_) => Err(gate.busy(&self.peer, &method)),
-                }
-            }
-        };
-        self.encode(meta, &result)
+        (meta, method, params)
     }
 
-    /// What a request needs: an answer now (session state only, or an error), or a call.
-    fn prepare(&mut self, method: &str, params: Params, notification: bool) -> Prepared {
+    /// Answers one request in order (batch members), through the same gate as single
+    /// requests; None for notifications.
+    async fn on_request(&mut self, req: Request) -> Option<Vec<u8>> {
+        let (meta, method, params) = self.begin(req);
+        let work = self.prepare(&method, params, meta.id.is_none());
+        let gate = self.limits.gate();
+        let version = self.version.clone().unwrap_or_default();
+        let shared = self.shared.clone();
+        let (reply, effect, excessive) =
+            gated(&gate, &self.peer, meta.method, shared, version, work).await;
+        self.apply(effect);
+        self.disconnect |= excessive;
+        self.encode(meta, &reply)
+    }
+
+    /// What a request needs ([`Work`]); answers `server.version` and unsubscriptions here.
+    fn prepare(&mut self, method: &str, params: Params, notification: bool) -> Work {
         let r = (|| {
             if method == "server.version" {
                 let m = methods::lookup(method, methods::PROTOCOL_MIN)?;
                 let args = methods::bind(m, params)?;
-                return Ok(Prepared::Now(self.server_version(&args)));
+                return Ok(Work::Ready(self.server_version(&args).map(Answer::Json)));
             }
             let Some(version) = self.version.clone() else {
                 // ElectrumX: server.version must be the first message, whatever the version.
@@ -409,16 +371,16 @@ impl Session {
             };
             if notification {
                 // Only server.ping may come as a notification (1.7); others are ignored.
-                return Ok(Prepared::Now(Ok(Value::Null)));
+                return Ok(Work::Ready(Ok(Answer::Json(Value::Null))));
             }
             let m = methods::lookup(method, &version)?;
             let args = methods::bind(m, params)?;
             if let Some(r) = self.unsubscribe(method, &args) {
-                return Ok(Prepared::Now(r));
+                return Ok(Work::Ready(r.map(Answer::Json)));
             }
-            Ok(Prepared::Call(m, args))
+            Ok(Work::Call(m, args))
         })();
-        r.unwrap_or_else(|e| Prepared::Now(Err(e)))
+        r.unwrap_or_else(|e| Work::Ready(Err(e)))
     }
 
     /// Records a subscription; returns the event that re-checks it.
@@ -676,7 +638,7 @@ fn params_text(params: &Params) -> String {
     }
 }
 
-/// A request answered off the session task: its answer is known, or needs a call.
+/// What a request needs: its answer is known already (session state, or an error), or a call.
 enum Work {
     Ready(Reply),
     Call(&'static methods::Method, Vec<Option<Value>>),
