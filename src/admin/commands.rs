@@ -10,6 +10,7 @@
 use super::text::{decimal_value, formatted_time, thousands};
 use super::{Admin, AdminError, Args, METHOD_NOT_FOUND, Phase};
 use crate::electrum::registry::SessionInfo;
+use crate::limits::Limits;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -97,16 +98,6 @@ fn by_group(admin: &Admin) -> BTreeMap<String, Vec<Arc<SessionInfo>>> {
     groups
 }
 
-/// A session's cost and its group's other cost, rounded as ElectrumX shows them.
-fn costs(admin: &Admin, id: u64) -> (i64, i64) {
-    admin
-        .shared()
-        .and_then(|s| s.limits.costs(id))
-        .map_or((0, 0), |(cost, extra)| {
-            (cost.round() as i64, extra.round() as i64)
-        })
-}
-
 /// bitcoind's block count, or null when it does not answer soon.
 fn daemon_height(admin: &Admin) -> Value {
     let Some(shared) = admin.shared() else {
@@ -185,10 +176,26 @@ fn peers_info(admin: &Admin) -> Value {
     json!({"bad": 0, "good": 0, "never": n, "stale": 0, "total": n})
 }
 
-/// `[id, flags, peer, client, proto, cost, extra cost, pending, txs sent, subs, recv count,
-/// recv bytes, send count, send bytes, seconds connected]` per session, oldest first.
+/// The `sessions` command: [`session_rows`] of the live sessions.
 fn sessions(admin: &Admin) -> Value {
-    let rows: Vec<Value> = live_sessions(admin)
+    let shared = admin.shared();
+    session_rows(
+        &live_sessions(admin),
+        shared.as_ref().map(|s| &*s.limits),
+        false,
+    )
+}
+
+/// `[id, flags, peer, client, proto, cost, extra cost, pending, txs sent, subs, recv count,
+/// recv bytes, send count, send bytes, seconds connected]` per session, oldest first
+/// (ElectrumX's `_session_data`). `for_log` hides addresses under ANON_LOGS, as ElectrumX's
+/// log of the same table does.
+pub(super) fn session_rows(
+    sessions: &[Arc<SessionInfo>],
+    limits: Option<&Limits>,
+    for_log: bool,
+) -> Value {
+    let rows: Vec<Value> = sessions
         .iter()
         .map(|s| {
             let (client, proto) = s
@@ -210,11 +217,19 @@ fn sessions(admin: &Admin) -> Value {
             };
             let client: String = client.chars().take(17).collect();
             let requests = load(&s.requests);
-            let (cost, extra) = costs(admin, s.id);
+            // Rounded as ElectrumX shows them.
+            let (cost, extra) = limits
+                .and_then(|l| l.costs(s.id))
+                .map_or((0, 0), |(c, e)| (c.round() as i64, e.round() as i64));
+            let peer = if for_log {
+                crate::metrics::logs::addr(&s.peer)
+            } else {
+                s.peer.to_string()
+            };
             json!([
                 s.id,
                 format!("{kind}{logged}1"),
-                s.peer.to_string(),
+                peer,
                 client,
                 proto,
                 cost,

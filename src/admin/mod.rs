@@ -9,15 +9,18 @@
 //! indexer answer as if there were none until they exist.
 //!
 //! Files: `listener` (the service), `commands` (what each command does), `client`
-//! (`ferrum rpc`), `text` (the tables `electrumx_rpc` prints).
+//! (`ferrum rpc`), `text` (the tables `electrumx_rpc` prints), `summary` (`LOG_SESSIONS`: the
+//! session table, logged periodically).
 
 mod client;
 mod commands;
 mod listener;
+mod summary;
 pub mod text;
 
 pub use client::{RpcArgs, RpcCommand, run as run_client};
 pub use listener::{check_addresses, listen};
+pub use summary::log_sessions;
 
 use crate::config::Config;
 use crate::electrum::Shared;

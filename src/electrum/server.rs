@@ -99,8 +99,8 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
             store.clone(),
         ));
     }
-    rt.spawn(crate::metrics::logs::log_sessions(
-        shared.sessions.clone(),
+    rt.spawn(crate::admin::log_sessions(
+        shared.clone(),
         config.log_sessions,
     ));
 

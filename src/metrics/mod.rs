@@ -1,5 +1,5 @@
 //! Metrics and logs for operators: Prometheus metrics (served by [`http`] when `--metrics` is
-//! set), ElectrumX's `ANON_LOGS` and the periodic session summary `LOG_SESSIONS` ([`logs`]).
+//! set) and ElectrumX's `ANON_LOGS` ([`logs`]).
 //!
 //! Metrics live in one process-wide registry so that the layers record them with one call and
 //! no plumbing: the session calls [`request`] once per request, the follow loop
