@@ -7,22 +7,17 @@
 
 mod common;
 
-use common::server::{Client, base_env};
+use common::server::{Client, base_env, free_port};
 use ferrum::chaingen::{Bitcoind, ChainBuilder, OutputType};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Only there to turn a hang into a failure.
 const HANG: Duration = Duration::from_secs(120);
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A `ferrum` process serving tcp and rpc on loopback, on an index in `dir`.
 struct Ferrum {

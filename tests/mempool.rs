@@ -164,6 +164,17 @@ fn check_against_daemon(d: &Bitcoind, m: &Mempool, w: &World) -> usize {
     touching.len()
 }
 
+/// The txids in bitcoind's mempool.
+fn daemon_txids(d: &Bitcoind) -> HashSet<Txid> {
+    d.rpc("getrawmempool", json!([]))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| Txid::from_str(v.as_str().unwrap()).unwrap())
+        .collect()
+}
+
 fn scripts_of(w: &World, txid: &Txid) -> HashSet<ScriptKey> {
     let tx = &w.txs[txid];
     tx.input
@@ -336,28 +347,14 @@ fn unconfirmed_chains_replacement_and_blocks() {
     check_against_daemon(&d, &m, &w);
 
     // Replace A (full RBF, higher fee): bitcoind drops A and its descendants.
-    let before: HashSet<Txid> = d
-        .rpc("getrawmempool", json!([]))
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| Txid::from_str(v.as_str().unwrap()).unwrap())
-        .collect();
+    let before = daemon_txids(&d);
     b.discard_pending();
     b.set_fee_rate(100);
     let replacement = {
         let s = b.new_script(OutputType::P2wpkh);
         w.send(&d, b.tx_spending(&[coins[0]], &[(s, btc(9))]).unwrap())
     };
-    let after: HashSet<Txid> = d
-        .rpc("getrawmempool", json!([]))
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| Txid::from_str(v.as_str().unwrap()).unwrap())
-        .collect();
+    let after = daemon_txids(&d);
     let gone: Vec<Txid> = before.difference(&after).copied().collect();
     assert!(gone.contains(&a.compute_txid()) && gone.contains(&a_child.compute_txid()));
     let t = m.update(&daemon).unwrap();

@@ -5,17 +5,12 @@
 
 mod common;
 
-use common::server::{Client, FerrumServer, base_env};
+use common::server::{Client, FerrumServer, base_env, free_port};
 use ferrum::chaingen::{Bitcoind, ChainBuilder};
 use serde_json::json;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// `GET path` on 127.0.0.1:`port`: (status line, body).
 fn http_get(port: u16, path: &str) -> (String, String) {

@@ -1,18 +1,13 @@
 //! `ferrum` serving as a process: it stops on SIGTERM even when bitcoind has gone away and the
 //! indexer is stuck retrying it.
 
+mod common;
+
+use common::server::free_port;
 use ferrum::chaingen::{Bitcoind, ChainBuilder};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[test]
 fn sigterm_stops_the_server_while_bitcoind_is_gone() {
