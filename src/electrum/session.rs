@@ -334,8 +334,8 @@ impl Session {
             params,
             v1,
         } = req;
-        self.count_request(&method, &params);
         let meta = Meta::new(id, v1, &method, &params);
+        self.count_request(meta.method, &method, &params);
         (meta, method, params)
     }
 
@@ -427,7 +427,8 @@ impl Session {
 
     /// Counts a request in the registry (admin RPC, metrics) and logs it if the admin RPC's
     /// `log` asked for this session.
-    fn count_request(&self, method: &str, params: &Params) {
+    /// `label` is the method's [`crate::metrics::method_label`].
+    fn count_request(&self, label: &'static str, method: &str, params: &Params) {
         let info = &self.info;
         info.requests.fetch_add(1, Ordering::Relaxed);
         if info.logged.load(Ordering::Relaxed) {
@@ -435,8 +436,7 @@ impl Session {
         }
         if let Ok(mut m) = info.method_counts.lock() {
             // Bounded: unknown method names are counted under one key.
-            *m.entry(crate::metrics::method_label(method).to_string())
-                .or_default() += 1;
+            *m.entry(label.to_string()).or_default() += 1;
         }
     }
 

@@ -293,27 +293,32 @@ impl Limits {
     /// already has `FERRUM_MAX_SESSIONS_PER_IP` sessions, so a TLS or WebSocket handshake is not
     /// even started for a connection [`Limits::open`] would refuse.
     pub fn admits(&self, peer: SocketAddr) -> bool {
+        let label = crate::metrics::logs::addr(&peer);
+        self.table
+            .lock()
+            .map_or(true, |t| !self.over_per_ip_cap(&t, peer, &label))
+    }
+
+    /// Whether `peer`'s address already holds `FERRUM_MAX_SESSIONS_PER_IP` sessions (never for
+    /// allow-listed and per-IP-exempt addresses); logs the refusal.
+    fn over_per_ip_cap(&self, t: &Table, peer: SocketAddr, label: &str) -> bool {
         let s = &self.settings;
         let ip = net::canonical(peer.ip());
         if s.max_sessions_per_ip == 0
             || net::listed(&s.allow_ips, ip)
             || net::listed(&s.per_ip_exempt, ip)
         {
-            return true;
-        }
-        let n = self
-            .table
-            .lock()
-            .map_or(0, |t| t.per_ip.get(&ip).copied().unwrap_or(0));
-        if n >= s.max_sessions_per_ip {
-            crate::limited!(
-                "per-ip",
-                info,
-                "{}: refused, {n} sessions from {ip} already (FERRUM_MAX_SESSIONS_PER_IP)",
-                crate::metrics::logs::addr(&peer)
-            );
             return false;
         }
+        let n = t.per_ip.get(&ip).copied().unwrap_or(0);
+        if n < s.max_sessions_per_ip {
+            return false;
+        }
+        crate::limited!(
+            "per-ip",
+            info,
+            "{label}: refused, {n} sessions from {ip} already (FERRUM_MAX_SESSIONS_PER_IP)"
+        );
         true
     }
 
@@ -325,16 +330,8 @@ impl Limits {
         let exempt = net::listed(&s.allow_ips, ip);
         let concurrency = Concurrency::new(s.initial_concurrent);
         let mut t = self.table.lock().ok()?;
-        if !exempt && s.max_sessions_per_ip > 0 && !net::listed(&s.per_ip_exempt, ip) {
-            let n = t.per_ip.get(&ip).copied().unwrap_or(0);
-            if n >= s.max_sessions_per_ip {
-                crate::limited!(
-                    "per-ip",
-                    info,
-                    "{label}: refused, {n} sessions from {ip} already (FERRUM_MAX_SESSIONS_PER_IP)"
-                );
-                return None;
-            }
+        if self.over_per_ip_cap(&t, peer, label) {
+            return None;
         }
         let group = if exempt {
             None
