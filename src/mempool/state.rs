@@ -56,6 +56,8 @@ pub struct State {
     /// Arrival sequence → txid.
     arrivals: BTreeMap<u64, Txid>,
     next_seq: u64,
+    /// Sum of the txs' vsizes, kept as they come and go.
+    vsize: u64,
     pub(super) histogram: Vec<(f64, u64)>,
     pub(super) info: Value,
 }
@@ -81,7 +83,7 @@ impl State {
 
     /// Total virtual size of the transactions.
     pub fn vsize(&self) -> u64 {
-        self.txs.values().map(|tx| tx.vsize).sum()
+        self.vsize
     }
 
     pub fn txids(&self) -> impl Iterator<Item = &Txid> {
@@ -125,6 +127,7 @@ impl State {
             self.spenders.insert(*prevout, tx.txid);
         }
         self.arrivals.insert(seq, tx.txid);
+        self.vsize += entry.vsize;
         self.txs.insert(tx.txid, entry);
         true
     }
@@ -134,6 +137,7 @@ impl State {
         let Some(entry) = self.txs.remove(txid) else {
             return;
         };
+        self.vsize -= entry.vsize;
         for script in entry.scripts() {
             self.by_script.remove(&(script, *txid));
         }
@@ -311,6 +315,23 @@ mod tests {
             assert!(s.add(tx, &confirmed, &mut t));
         }
         (s, t)
+    }
+
+    #[test]
+    fn total_vsize_follows_adds_and_removals() {
+        let (mut s, mut t) = sample();
+        assert_eq!(s.vsize(), 400);
+        s.remove(&txid(2), &mut t);
+        s.remove(&txid(2), &mut t); // absent: no change
+        assert_eq!(s.vsize(), 300);
+        let again = new_tx(txid(2), vec![op(txid(1), 0)], vec![(key(5), 5_500)]);
+        assert!(s.add(again, &ConfirmedOutputs::new(), &mut t));
+        assert!(s.add(
+            new_tx(txid(2), vec![], vec![]),
+            &ConfirmedOutputs::new(),
+            &mut t
+        )); // already there: counted once
+        assert_eq!(s.vsize(), 400);
     }
 
     #[test]
