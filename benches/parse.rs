@@ -1,5 +1,6 @@
 //! Block parsing for indexing: Ferrum's zero-copy parser vs rust-bitcoin's full deserialisation
-//! (plus txid computation), on a real 374-transaction mainnet block from the shared fixtures.
+//! (plus txid computation), on a real 374-transaction mainnet block from the test data
+//! (`tests/data/blocks`).
 //!
 //! Run: `cargo bench --bench parse`.
 
@@ -9,10 +10,8 @@ use ferrum::chain::{Bitcoin, Coin};
 use std::path::PathBuf;
 
 fn fixture_block() -> Vec<u8> {
-    let dir = std::env::var("FERRUM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
-    let path = dir.join("fixtures/blocks/bitcoin_mainnet_951658.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/blocks/bitcoin_mainnet_951658.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let v: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
     ferrum::types::hex_to_bytes(v["block"].as_str().expect("block hex")).expect("hex")

@@ -1,19 +1,13 @@
-//! Every Bitcoin block in the shared fixtures (mainnet, signet, testnet4) goes through Ferrum's
+//! Every Bitcoin block in the test data (mainnet, signet, testnet4) goes through Ferrum's
 //! indexing parser: header hash, previous hash, transaction count and every txid must be what the
 //! real node recorded.
 
-use ferrum::chain::{Bitcoin, Coin};
-use std::path::PathBuf;
+mod common;
 
-fn shared_dir() -> PathBuf {
-    std::env::var("FERRUM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
-}
+use ferrum::chain::{Bitcoin, Coin};
 
 #[test]
 fn bitcoin_fixture_blocks_parse_with_recorded_hashes_and_txids() {
-    let dir = shared_dir().join("fixtures/blocks");
     let cases = [
         ("bitcoin_mainnet_951658.json", &Bitcoin::MAINNET),
         ("bitcoin_signet_31500.json", &Bitcoin::SIGNET),
@@ -21,8 +15,7 @@ fn bitcoin_fixture_blocks_parse_with_recorded_hashes_and_txids() {
     ];
     let mut checked_txids = 0;
     for (file, coin) in cases {
-        let text =
-            std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let text = common::read_data(&format!("blocks/{file}"));
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let raw = ferrum::types::hex_to_bytes(v["block"].as_str().unwrap()).unwrap();
         let parsed = coin

@@ -1,6 +1,6 @@
 //! Ferrum's Electrum server against ElectrumX 2.0.0's recorded answers.
 //!
-//! The shared fixture (`../shared/fixtures/regtest`, see its README) holds a regtest chain made
+//! The regtest fixture (`tests/data/regtest`, see its README) holds a regtest chain made
 //! by a real bitcoind and, for protocol 1.4, 1.6 and 1.7, one ElectrumX session's questions and
 //! replies about that chain's final state. Each test replays the chain into a fresh bitcoind,
 //! starts the `ferrum` binary on it, asks every question of each oracle file in one session at
@@ -35,8 +35,7 @@ struct Oracle {
 }
 
 fn load_oracle(proto: &str) -> Oracle {
-    let path = shared_dir().join(format!("fixtures/regtest/oracle-{proto}.jsonl"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = oracle_text(proto);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let head: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
     assert_eq!(head["proto"], json!(proto));
@@ -66,10 +65,8 @@ struct Facts {
 }
 
 fn fixture_mempool() -> Map<String, Value> {
-    let path = shared_dir().join("fixtures/regtest/chain/mempool.json");
-    let m: Map<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    m.into_iter()
+    fixture_mempool_json()
+        .into_iter()
         .map(|(k, v)| (k, v["entry"].clone()))
         .collect()
 }
@@ -418,7 +415,7 @@ fn check_node_state(d: &Bitcoind, blocks: &[(u32, String, String)]) -> Facts {
 #[test]
 fn replies_equal_electrumx_oracle() {
     let d = Bitcoind::start_with(&["-rest"]).unwrap();
-    let blocks = fixture_blocks("blocks.txt");
+    let blocks = fixture_blocks("blocks.txt.gz");
     for (h, _, hex) in &blocks {
         if *h > 0 {
             submit(&d, hex);
@@ -493,11 +490,7 @@ fn replies_equal_electrumx_oracle_after_reorg() {
     wait_for_height(port, stale_tip.0 as u64, &stale_tip.1);
 
     // A session subscribed on the stale branch.
-    let scenario: Value = serde_json::from_str(
-        &std::fs::read_to_string(shared_dir().join("fixtures/regtest/chain/scenario.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let scenario = fixture_scenario();
     let hot = address_scripthash(scenario["hot_address"].as_str().unwrap());
     let final_status = load_oracle("1.4")
         .items

@@ -1,7 +1,7 @@
-//! Replays the shared regtest fixture (a chain made by a real bitcoind, and ElectrumX 2.0.0's
-//! answers about it) into the test bitcoind, syncs Ferrum, and requires the query layer's
-//! confirmed history, UTXO list and balance of every script to equal ElectrumX's — directly and
-//! after the fixture's reorg variant.
+//! Replays the regtest fixture (`tests/data/regtest`: a chain made by a real bitcoind, and
+//! ElectrumX 2.0.0's answers about it) into the test bitcoind, syncs Ferrum, and requires the
+//! query layer's confirmed history, UTXO list and balance of every script to equal ElectrumX's —
+//! directly and after the fixture's reorg variant.
 
 mod common;
 
@@ -19,8 +19,7 @@ use serde_json::{Value, json};
 /// those are removed from Ferrum's (confirmed-only) list before comparing.
 fn check_oracle(q: &Query) -> usize {
     let mempool_spent = fixture_mempool_spends();
-    let path = shared_dir().join("fixtures/regtest/oracle-1.4.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = oracle_text("1.4");
     let view = q.view();
     let mut checked = 0;
     for line in text.lines() {
@@ -82,10 +81,8 @@ fn confirmed(result: &Value) -> Vec<Value> {
 
 /// Outpoints spent by the fixture's mempool transactions.
 fn fixture_mempool_spends() -> std::collections::HashSet<bitcoin::OutPoint> {
-    let path = shared_dir().join("fixtures/regtest/chain/mempool.json");
-    let m: serde_json::Map<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    m.values()
+    fixture_mempool_json()
+        .values()
         .flat_map(|v| {
             let raw = ferrum::types::hex_to_bytes(v["hex"].as_str().unwrap()).unwrap();
             let tx: bitcoin::Transaction = bitcoin::consensus::deserialize(&raw).unwrap();
@@ -97,7 +94,7 @@ fn fixture_mempool_spends() -> std::collections::HashSet<bitcoin::OutPoint> {
 #[test]
 fn fixture_chain_matches_electrumx_confirmed_answers() {
     let d = Bitcoind::start().unwrap();
-    for (h, _, hex) in fixture_blocks("blocks.txt") {
+    for (h, _, hex) in fixture_blocks("blocks.txt.gz") {
         if h > 0 {
             submit(&d, &hex);
         }

@@ -1,6 +1,6 @@
 //! The mempool layer against a real regtest bitcoind: unconfirmed chains, a replacement (RBF),
 //! blocks confirming part of the mempool, checked against expectations computed independently
-//! from the transactions we built and bitcoind's own `getrawmempool true`; and the shared
+//! from the transactions we built and bitcoind's own `getrawmempool true`; and the regtest
 //! fixture's mempool against ElectrumX 2.0.0's recorded answers.
 
 mod common;
@@ -395,7 +395,7 @@ fn unconfirmed_chains_replacement_and_blocks() {
 #[test]
 fn fixture_mempool_matches_electrumx() {
     let d = Bitcoind::start().unwrap();
-    for (h, _, hex) in fixture_blocks("blocks.txt") {
+    for (h, _, hex) in fixture_blocks("blocks.txt.gz") {
         if h > 0 {
             submit(&d, &hex);
         }
@@ -408,8 +408,7 @@ fn fixture_mempool_matches_electrumx() {
     let view = m.read();
     assert_eq!(view.len(), 11);
 
-    let path = shared_dir().join("fixtures/regtest/oracle-1.7.jsonl");
-    let text = std::fs::read_to_string(path).unwrap();
+    let text = oracle_text("1.7");
     let mut checked = HashMap::<String, usize>::new();
     let mut nonempty = 0;
     for line in text.lines() {
@@ -516,10 +515,7 @@ fn fixture_mempool_matches_electrumx() {
         "only {nonempty} scripts with mempool history"
     );
     // The oracle's spenders: every input of the fixture's mempool txs.
-    let mempool: serde_json::Map<String, Value> = serde_json::from_str(
-        &std::fs::read_to_string(shared_dir().join("fixtures/regtest/chain/mempool.json")).unwrap(),
-    )
-    .unwrap();
+    let mempool = fixture_mempool_json();
     for (txid, v) in &mempool {
         let raw = hex_to_bytes(v["hex"].as_str().unwrap()).unwrap();
         let tx: Transaction = bitcoin::consensus::deserialize(&raw).unwrap();

@@ -1,4 +1,4 @@
-//! Shared helpers of the integration tests: the shared fixtures, an in-process Ferrum indexer
+//! Shared helpers of the integration tests: the test data in `tests/data`, an in-process Ferrum indexer
 //! against a real bitcoind, and an independent model of the expected index.
 #![allow(dead_code)]
 
@@ -12,6 +12,7 @@ use ferrum::query::Query;
 use ferrum::store::Store;
 use ferrum::sync::{Indexer, IndexerConfig};
 use serde_json::json;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -19,11 +20,41 @@ use std::time::Duration;
 
 pub const COIN: &Bitcoin = &Bitcoin::REGTEST;
 
-/// `../shared` beside the repository (CI puts a copy there), or `FERRUM_SHARED`.
-pub fn shared_dir() -> PathBuf {
-    std::env::var("FERRUM_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+/// A file of the tests' data (`tests/data`, see its README), by its path under that directory.
+pub fn data_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
+}
+
+/// The text of a file under `tests/data`; a `.gz` file is decompressed.
+pub fn read_data(rel: &str) -> String {
+    let path = data_path(rel);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text
+    } else {
+        String::from_utf8(bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+}
+
+/// The ElectrumX oracle replies recorded at protocol version `proto` (`1.4`, `1.6`, `1.7`).
+pub fn oracle_text(proto: &str) -> String {
+    read_data(&format!("regtest/oracle-{proto}.jsonl.gz"))
+}
+
+/// The regtest chain's final mempool: txid -> `{"entry": getrawmempool entry, "hex": raw tx}`.
+pub fn fixture_mempool_json() -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(&read_data("regtest/chain/mempool.json")).expect("mempool.json is JSON")
+}
+
+/// What the regtest scenario did (wallet addresses, hot address, RBF txids...).
+pub fn fixture_scenario() -> serde_json::Value {
+    serde_json::from_str(&read_data("regtest/chain/scenario.json")).expect("scenario.json is JSON")
 }
 
 /// Opens (or creates) an index in `dir` following `d`.
@@ -49,11 +80,10 @@ pub fn query(ix: &Indexer) -> Query {
     Query::new(ix.store().clone())
 }
 
-/// Blocks of a fixture file: (height, hash, raw hex).
+/// Blocks of a regtest chain file (`blocks.txt.gz`, `stale.txt`): (height, hash, raw hex).
 pub fn fixture_blocks(file: &str) -> Vec<(u32, String, String)> {
-    let path = shared_dir().join("fixtures/regtest/chain").join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines()
+    read_data(&format!("regtest/chain/{file}"))
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let mut p = l.split_whitespace();
@@ -77,9 +107,7 @@ pub fn submit(d: &Bitcoind, hex: &str) {
 
 /// Submits the fixture mempool, parents first.
 pub fn submit_fixture_mempool(d: &Bitcoind) {
-    let path = shared_dir().join("fixtures/regtest/chain/mempool.json");
-    let m: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let m = fixture_mempool_json();
     let mut done = std::collections::HashSet::new();
     while done.len() < m.len() {
         let before = done.len();
@@ -107,7 +135,7 @@ pub fn submit_fixture_mempool(d: &Bitcoind) {
 pub fn submit_up_to_stale_tip(
     d: &Bitcoind,
 ) -> (Vec<(u32, String, String)>, Vec<(u32, String, String)>) {
-    let blocks = fixture_blocks("blocks.txt");
+    let blocks = fixture_blocks("blocks.txt.gz");
     let stale = fixture_blocks("stale.txt");
     let first_stale = stale[0].0;
     for (h, _, hex) in &blocks {
