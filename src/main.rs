@@ -11,11 +11,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let wants_node = ferrum::app::wants_a_node(&command);
     match ferrum::app::run(config, command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("ferrum: error: {e:#}");
+            if wants_node && ferrum::app::no_node(&e) {
+                eprintln!("ferrum: {}", ferrum::app::NO_NODE_HINT);
+            }
             ExitCode::FAILURE
         }
     }

@@ -15,6 +15,30 @@ use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// What `ferrum` adds after the error when it finds no bitcoind to talk to.
+pub const NO_NODE_HINT: &str = "no node? `ferrum demo` starts a local regtest bitcoind with a \
+    generated chain and serves it, to try Ferrum without one (`ferrum demo --help`)";
+
+/// Whether `command` works on the configured node (and so a missing node is the user's problem
+/// to solve, possibly with `ferrum demo`).
+pub fn wants_a_node(command: &Command) -> bool {
+    matches!(command, Command::Serve | Command::Sync)
+}
+
+/// Whether `err` says that no bitcoind answered: nothing listens at the address, or the cookie
+/// file that a running node would have written is absent.
+pub fn no_node(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<crate::daemon::DaemonError>(),
+            Some(
+                crate::daemon::DaemonError::Connect { .. }
+                    | crate::daemon::DaemonError::Cookie { .. }
+            )
+        )
+    })
+}
+
 /// Runs one command to completion.
 pub fn run(config: Config, command: Command) -> Result<()> {
     init_logging(&config);
@@ -168,4 +192,34 @@ fn sync_once(config: &Config, stop: &AtomicBool) -> Result<()> {
         println!("interrupted");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::DaemonError;
+
+    #[test]
+    fn a_missing_node_is_told_apart_from_other_failures() {
+        let refused = DaemonError::Connect {
+            endpoint: "127.0.0.1:8332".into(),
+            reason: "connection refused".into(),
+        };
+        let no_cookie = DaemonError::Cookie {
+            path: "/home/u/.bitcoin/.cookie".into(),
+            reason: "No such file or directory".into(),
+        };
+        let bad_auth = DaemonError::Auth {
+            endpoint: "127.0.0.1:8332".into(),
+        };
+        assert!(no_node(&anyhow::Error::new(refused)));
+        assert!(no_node(
+            &anyhow::Error::new(no_cookie).context("connecting to bitcoind")
+        ));
+        // The node answered: `ferrum demo` is no answer to a wrong password.
+        assert!(!no_node(&anyhow::Error::new(bad_auth)));
+        assert!(!no_node(&anyhow::anyhow!("disk full")));
+        assert!(wants_a_node(&Command::Serve) && wants_a_node(&Command::Sync));
+        assert!(!wants_a_node(&Command::Compact));
+    }
 }
