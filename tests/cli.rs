@@ -1,6 +1,7 @@
 //! The `ferrum` binary as an operator uses it: `sync` then `query` by bech32 address, base58
-//! address, scripthash and script hex (text and `--json`), and the start-up refusals — a bad
-//! option, a directory that is not a Ferrum index, an index of another network.
+//! address, scripthash and script hex (text and `--json`), the start-up refusals — a bad
+//! option, a directory that is not a Ferrum index, an index of another network — and what it
+//! says when there is no node to talk to.
 
 mod common;
 
@@ -142,4 +143,48 @@ fn start_up_refuses_bad_options_and_foreign_directories() {
     );
     let reopened = ferrum::store::Store::open(&db, &ferrum::chain::Bitcoin::TESTNET, 64);
     assert!(reopened.is_err());
+}
+
+/// With no bitcoind (no cookie file, or nothing listening), `ferrum` gives up after its retry
+/// budget (120 s) with the daemon client's message and then names `ferrum demo`.
+#[test]
+fn without_a_node_the_error_is_followed_by_ferrum_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::server::free_port();
+    let closed_port_db = dir.path().join("b").join("db");
+    // Both cases wait out the same budget, so they run side by side.
+    let refused = std::thread::spawn(move || {
+        let url = format!("user:pass@127.0.0.1:{port}");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ferrum"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", closed_port_db.parent().unwrap())
+            .env("DB_DIRECTORY", &closed_port_db)
+            .env("DAEMON_URL", url)
+            .env("LOG_LEVEL", "warn");
+        c.args(["--net", "regtest", "sync"]).output().unwrap()
+    });
+    // No DAEMON_URL and an empty HOME: the cookie a running bitcoind writes is absent.
+    let no_cookie = ferrum(None, &dir.path().join("db"), &["--net", "regtest", "sync"]);
+    let refused = refused.join().unwrap();
+    for (out, cause) in [
+        (no_cookie, "cannot read bitcoind's cookie file"),
+        (refused, "cannot reach bitcoind at 127.0.0.1:"),
+    ] {
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{err}");
+        let Some(error_at) = err.find(&format!("ferrum: error: {cause}")) else {
+            panic!("no {cause:?} error in:\n{err}");
+        };
+        let Some(hint_at) = err.find("`ferrum demo`") else {
+            panic!("no hint naming `ferrum demo` in:\n{err}");
+        };
+        assert!(hint_at > error_at, "the hint comes after the error:\n{err}");
+    }
+    // Another failure (a foreign directory) does not suggest the demo.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("wallet.dat"), b"precious").unwrap();
+    let out = ferrum(None, &foreign, &["--net", "regtest", "sync"]);
+    assert!(!stderr(&out).contains("ferrum demo"), "{}", stderr(&out));
 }
