@@ -15,6 +15,7 @@ pub mod electrum;
 pub mod limits;
 pub mod mempool;
 pub mod metrics;
+pub mod peers;
 pub mod query;
 pub mod store;
 pub mod sync;

@@ -15,7 +15,62 @@ pub struct Bitcoin {
     rpc_port: u16,
     electrum_ports: (u16, u16),
     datadir_subdir: &'static str,
+    /// Seed peers, copied from ElectrumX's `electrumx/lib/coins.py`.
+    peers: &'static [&'static str],
+    blacklist_url: Option<&'static str>,
 }
+
+/// ElectrumX's `BitcoinMainnet.PEERS`.
+const MAINNET_PEERS: &[&str] = &[
+    "electrum.vom-stausee.de s t",
+    "electrum.hsmiths.com s t",
+    "helicarrier.bauerj.eu s t",
+    "electrum.hodlister.co s",
+    "electrum3.hodlister.co s",
+    "btc.usebsv.com s50006",
+    "fortress.qtornado.com s443 t",
+    "ecdsa.net s110 t",
+    "e2.keff.org s t",
+    "currentlane.lovebitco.in s t",
+    "electrum.jochen-hoenicke.de s50005 t50003",
+    "vps5.hsmiths.com s",
+    "electrum.emzy.de s",
+    "electrum1.cipig.net t10000 s20000",
+    "ulrichard.ch s",
+    "hodlers.beer s",
+    "5.9.83.108 s",
+    "v7gtzf7nua6hdmb2wtqaqioqmesdb4xrlly4zwr7bvayxv2bpg665pqd.onion t",
+    "qeqgdlw2ezf3uabook2ny3lztjxxzeyyoqw2k7cempzvqpknbmevhmyd.onion t",
+    "kciybn4d4vuqvobdl2kdp3r2rudqbqvsymqwg4jomzft6m6gaibaf6yd.onion t",
+    "explorerzydxu5ecjrkwceayqybizmpjjznk5izmitf2modhcusuqlid.onion t110",
+    "v7o2hkemnt677k3jxcbosmjjxw3p5khjyu7jwv7orfy6rwtkizbshwqd.onion t57001",
+    "nf365b5sbzk5j4jreimskffwnfpka7qtamyni5doohoom3g63o5tldad.onion t",
+];
+
+/// ElectrumX's `BitcoinTestnet3.PEERS`.
+const TESTNET_PEERS: &[&str] = &[
+    "testnet.qtornado.com s t",
+    "blackie.c3-soft.com s57006 t57005",
+    "electrum.blockstream.info t60001 s60002",
+    "testnet.aranguren.org s t",
+    "v22019051929289916.bestsrv.de s50002 t50001",
+    "explorerzydxu5ecjrkwceayqybizmpjjznk5izmitf2modhcusuqlid.onion t143",
+    "gsw6sn27quwf6u3swgra6o7lrp5qau6kt3ymuyoxgkth6wntzm2bjwyd.onion s51002 t51001",
+    "3tc6nefii2fwoc66dqvrwcyj64dd3r35ihgxvp4u37itsopns5fjtead.onion s50002 t50001",
+];
+
+/// ElectrumX's `BitcoinTestnet4.PEERS`.
+const TESTNET4_PEERS: &[&str] = &[
+    "blackie.c3-soft.com s57010 t57009",
+    "testnet4-electrumx.wakiyamap.dev",
+    "13.212.194.61 s60002 t50001",
+    "v22019051929289916.bestsrv.de s60002 t60001",
+    "fulcrum.theuplink.net s60002",
+    "134.199.227.217 s50002 t50001",
+    "bitcoin.stagemole.eu s5010 t5000",
+    "testnet4.qtornado.com s51012 t51011",
+    "gsw6sn27quwf6u3swgra6o7lrp5qau6kt3ymuyoxgkth6wntzm2bjwyd.onion s52002 t52001",
+];
 
 impl Bitcoin {
     pub const MAINNET: Bitcoin = Bitcoin {
@@ -25,6 +80,8 @@ impl Bitcoin {
         rpc_port: 8332,
         electrum_ports: (50001, 50002),
         datadir_subdir: "",
+        peers: MAINNET_PEERS,
+        blacklist_url: Some("https://electrum.org/blacklist.json"),
     };
     pub const TESTNET: Bitcoin = Bitcoin {
         net: "testnet",
@@ -33,6 +90,8 @@ impl Bitcoin {
         rpc_port: 18332,
         electrum_ports: (51001, 51002),
         datadir_subdir: "testnet3",
+        peers: TESTNET_PEERS,
+        blacklist_url: None,
     };
     pub const TESTNET4: Bitcoin = Bitcoin {
         net: "testnet4",
@@ -41,6 +100,8 @@ impl Bitcoin {
         rpc_port: 48332,
         electrum_ports: (51001, 51002),
         datadir_subdir: "testnet4",
+        peers: TESTNET4_PEERS,
+        blacklist_url: None,
     };
     pub const SIGNET: Bitcoin = Bitcoin {
         net: "signet",
@@ -49,6 +110,8 @@ impl Bitcoin {
         rpc_port: 38332,
         electrum_ports: (53001, 53002),
         datadir_subdir: "signet",
+        peers: &[],
+        blacklist_url: None,
     };
     pub const REGTEST: Bitcoin = Bitcoin {
         net: "regtest",
@@ -57,6 +120,8 @@ impl Bitcoin {
         rpc_port: 18443,
         electrum_ports: (51001, 51002),
         datadir_subdir: "regtest",
+        peers: &[],
+        blacklist_url: None,
     };
 
     /// rust-bitcoin's network, for address encoding.
@@ -84,6 +149,12 @@ impl Coin for Bitcoin {
     }
     fn datadir_subdir(&self) -> &'static str {
         self.datadir_subdir
+    }
+    fn peers(&self) -> &'static [&'static str] {
+        self.peers
+    }
+    fn blacklist_url(&self) -> Option<&'static str> {
+        self.blacklist_url
     }
     fn header_len(&self, data: &[u8]) -> Result<usize, ParseError> {
         if data.len() < 80 {
@@ -138,6 +209,16 @@ mod tests {
             assert_eq!(parsed.txs[0].txid, genesis.txdata[0].compute_txid());
         }
         assert_eq!(COINS.len(), 5);
+    }
+
+    #[test]
+    fn seed_lists_are_electrumx_s() {
+        assert_eq!(Bitcoin::MAINNET.peers().len(), 23);
+        assert_eq!(Bitcoin::TESTNET.peers().len(), 8);
+        assert_eq!(Bitcoin::TESTNET4.peers().len(), 9);
+        assert!(Bitcoin::REGTEST.peers().is_empty() && Bitcoin::SIGNET.peers().is_empty());
+        assert!(Bitcoin::MAINNET.blacklist_url().is_some());
+        assert!(Bitcoin::TESTNET.blacklist_url().is_none());
     }
 
     #[test]

@@ -40,6 +40,15 @@ pub trait Coin: Send + Sync + 'static {
     fn default_rpc_port(&self) -> u16;
     /// Default Electrum ports: (tcp, ssl).
     fn default_electrum_ports(&self) -> (u16, u16);
+    /// Seed peers in ElectrumX's form (`"electrum.example.com s t"`, a bare `s`/`t` meaning
+    /// the default port), ElectrumX's `PEERS` of the coin.
+    fn peers(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The default `BLACKLIST_URL` (ElectrumX's `BLACKLIST_URL` of the coin).
+    fn blacklist_url(&self) -> Option<&'static str> {
+        None
+    }
     /// Subdirectory of the daemon's data directory that holds this network's files (and its
     /// `.cookie`), e.g. `regtest`; empty for mainnet.
     fn datadir_subdir(&self) -> &'static str;

@@ -74,6 +74,14 @@ options! {
     METRICS = "metrics", "--metrics", "FERRUM_METRICS";
     ANON_LOGS = "anon_logs", "--anon-logs", "ANON_LOGS";
     LOG_SESSIONS = "log_sessions", "--log-sessions", "LOG_SESSIONS";
+    PEER_DISCOVERY = "peer_discovery", "--peer-discovery", "PEER_DISCOVERY";
+    PEER_ANNOUNCE = "peer_announce", "--peer-announce", "PEER_ANNOUNCE";
+    TOR_PROXY_HOST = "tor_proxy_host", "--tor-proxy-host", "TOR_PROXY_HOST";
+    TOR_PROXY_PORT = "tor_proxy_port", "--tor-proxy-port", "TOR_PROXY_PORT";
+    FORCE_PROXY = "force_proxy", "--force-proxy", "FORCE_PROXY";
+    BLACKLIST_URL = "blacklist_url", "--blacklist-url", "BLACKLIST_URL";
+    PEER_ALLOW_PRIVATE = "peer_allow_private", "--peer-allow-private",
+        "FERRUM_PEER_ALLOW_PRIVATE";
 }
 
 /// `--config` / `FERRUM_CONFIG`: read from the command line and environment only.
@@ -316,7 +324,8 @@ pub(crate) struct GlobalOpts {
     /// [env: REPORT_SERVICES] [default: none]
     ///
     /// Protocols tcp, ssl, ws, wss (not rpc); host and port are required and the host must
-    /// be reachable by others (no localhost, private or unspecified addresses).
+    /// be reachable by others (no localhost, private or unspecified addresses, unless
+    /// --peer-allow-private).
     #[arg(
         long,
         global = true,
@@ -435,6 +444,9 @@ pub(crate) struct GlobalOpts {
 
     #[command(flatten)]
     pub limits: super::limits::LimitOpts,
+
+    #[command(flatten)]
+    pub peers: super::peers::PeerOpts,
 }
 
 impl GlobalOpts {
@@ -470,7 +482,7 @@ impl GlobalOpts {
             "anon_logs" => return self.anon_logs.then(|| "true".to_string()),
             "log_sessions" => &self.log_sessions,
             "metrics" => &self.metrics,
-            key => return self.limits.value(key),
+            key => return self.limits.value(key).or_else(|| self.peers.value(key)),
         };
         value.clone()
     }
@@ -559,7 +571,14 @@ mod tests {
                     opt.flag
                 );
             }
-            let flag = matches!(opt.key, "log_json" | "admin_allow_remote" | "anon_logs");
+            let flag = matches!(
+                opt.key,
+                "log_json"
+                    | "admin_allow_remote"
+                    | "anon_logs"
+                    | "force_proxy"
+                    | "peer_allow_private"
+            );
             let value = if flag { "true" } else { "v" };
             let parsed = if flag {
                 parse(&[opt.flag])

@@ -10,12 +10,14 @@
 //! `cache_mb in <file>`) and the expected form.
 //!
 //! Files: `cli` (clap definition and help), `file` (TOML), `daemon_url` (`DAEMON_URL`),
-//! `services` (`SERVICES`), `values` (the other value parsers).
+//! `services` (`SERVICES`), `limits` (resource controls), `peers` (peer discovery), `values`
+//! (the other value parsers).
 
 mod cli;
 mod daemon_url;
 mod file;
 mod limits;
+mod peers;
 mod services;
 mod values;
 
@@ -94,6 +96,8 @@ pub struct Config {
     pub log_sessions: Duration,
     /// Resource controls (MAX_SESSIONS, COST_*, SESSION_TIMEOUT, DROP_CLIENT...).
     pub limits: crate::limits::Settings,
+    /// Peer discovery (PEER_DISCOVERY, PEER_ANNOUNCE, TOR_PROXY_*, BLACKLIST_URL...).
+    pub peers: crate::peers::PeerSettings,
 }
 
 impl fmt::Debug for Config {
@@ -130,6 +134,7 @@ impl fmt::Debug for Config {
             .field("anon_logs", &self.anon_logs)
             .field("log_sessions", &self.log_sessions)
             .field("limits", &self.limits)
+            .field("peers", &self.peers)
             .finish()
     }
 }
@@ -340,10 +345,14 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
             local(ServiceProtocol::Rpc, services::DEFAULT_RPC_PORT),
         ],
     };
+    let peers = peers::build(layers, coin, home)?;
+    let report_kind = if peers.allow_private {
+        services::Kind::ReportPrivate
+    } else {
+        services::Kind::Report
+    };
     let report_services = match layers.get_keep_empty(cli::REPORT_SERVICES) {
-        Some(raw) => {
-            services::parse_list(&raw.value, services::Kind::Report).map_err(|e| raw.error(e))?
-        }
+        Some(raw) => services::parse_list(&raw.value, report_kind).map_err(|e| raw.error(e))?,
         None => Vec::new(),
     };
 
@@ -406,6 +415,7 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
             })?
             .map_or(Duration::from_secs(3600), Duration::from_secs),
         limits: limits::build(layers)?,
+        peers,
     })
 }
 

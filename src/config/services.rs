@@ -112,6 +112,8 @@ pub(crate) enum Kind {
     Run,
     /// `REPORT_SERVICES`: what to tell peers.
     Report,
+    /// `REPORT_SERVICES` with `FERRUM_PEER_ALLOW_PRIVATE`: loopback and private hosts allowed.
+    ReportPrivate,
 }
 
 /// Parses a comma-separated service list. Empty entries are skipped, so an empty value is an
@@ -140,7 +142,7 @@ fn parse_one(entry: &str, kind: Kind) -> Result<Service, String> {
     let protocol = ServiceProtocol::from_str(protocol).map_err(invalid)?;
     let (host, port) = split_host_port(address).map_err(invalid)?;
     let (host, port) = match (kind, protocol) {
-        (Kind::Report, ServiceProtocol::Rpc) => {
+        (Kind::Report | Kind::ReportPrivate, ServiceProtocol::Rpc) => {
             return Err(invalid("rpc cannot be reported to peers".into()));
         }
         (Kind::Run, ServiceProtocol::Rpc) => (
@@ -159,7 +161,7 @@ fn parse_one(entry: &str, kind: Kind) -> Result<Service, String> {
                 )));
             }
         },
-        (Kind::Report, _) => match port {
+        (Kind::Report | Kind::ReportPrivate, _) => match port {
             Some(port) if !host.is_empty() => (host, port),
             _ => {
                 return Err(invalid(format!(
