@@ -16,11 +16,13 @@ pub const PEER_ADD_PAUSE: u64 = 600;
 pub const MAX_ADD_BUCKETS: usize = 1000;
 
 /// The rate-limit bucket of an `add_peer` host: one for all IP literals, else the domain.
-pub fn add_peer_bucket(host: &Host) -> String {
-    if host.ip().is_some() {
-        "ip_addr".into()
-    } else {
-        host.second_level_domain()
+/// With `per_address` (Ferrum's `FERRUM_PEER_ALLOW_PRIVATE`: a private network, whose servers
+/// are known by address, not name) each IP literal is a bucket of its own.
+pub fn add_peer_bucket(host: &Host, per_address: bool) -> String {
+    match host.ip() {
+        Some(ip) if per_address => ip.to_string(),
+        Some(_) => "ip_addr".into(),
+        None => host.second_level_domain(),
     }
 }
 
@@ -102,9 +104,14 @@ mod tests {
 
     #[test]
     fn buckets_follow_electrumx() {
-        let b = |s: &str| add_peer_bucket(&Host::parse(s).unwrap());
+        let b = |s: &str| add_peer_bucket(&Host::parse(s).unwrap(), false);
         assert_eq!(b("a.b.example.com"), "example.com");
         assert_eq!(b("1.2.3.4"), "ip_addr");
         assert_eq!(b("2001:db8::1"), "ip_addr");
+        // A private network's servers, known by address, are limited one by one.
+        let private = |s: &str| add_peer_bucket(&Host::parse(s).unwrap(), true);
+        assert_eq!(private("10.0.0.2"), "10.0.0.2");
+        assert_ne!(private("10.0.0.2"), private("10.0.0.3"));
+        assert_eq!(private("a.b.example.com"), "example.com");
     }
 }

@@ -1,26 +1,34 @@
-//! Peer discovery's model and policy: which Electrum servers Ferrum knows, what it believes
-//! about each, when each is due for verification, and what `server.peers.subscribe` and
-//! `server.add_peer` answer — with ElectrumX 2.0's semantics (`electrumx/server/peers.py`,
-//! `electrumx/lib/peer.py`).
+//! Peer discovery: which Electrum servers Ferrum knows, what it believes about each, how it
+//! verifies them, and what `server.peers.subscribe` and `server.add_peer` answer — with
+//! ElectrumX 2.0's semantics (`electrumx/server/peers.py`, `electrumx/lib/peer.py`).
 //!
-//! Files: `addr` (hosts, address kinds, subnet buckets), `peer` (a peer's identity, parsing
-//! and rendering), `features` (what a peer announces), `table` (the peer table and its
-//! policy; `table/verify.rs` the outcome of a verification, `table/select.rs` what clients are
-//! told and may add), `blacklist` (`BLACKLIST_URL` entries and matching), `limiter` (the
-//! `add_peer` rate limit), `persist` (the table saved in the DB directory).
+//! The model and policy: `addr` (hosts, address kinds, subnet buckets), `peer` (a peer's
+//! identity, parsing and rendering), `features` (what a peer announces), `table` (the peer
+//! table and its policy; `table/verify.rs` the outcome of a verification, `table/select.rs`
+//! what clients are told and may add), `blacklist` (`BLACKLIST_URL` entries and matching),
+//! `limiter` (the `add_peer` rate limit), `persist` (the table saved in the DB directory).
+//! These do no network I/O and never read the clock: every policy call takes the time
+//! (seconds since the Unix epoch) and, where ElectrumX randomises, a random number generator,
+//! so their rules are tested deterministically.
 //!
-//! This module does no network I/O and never reads the clock: every policy call takes the
-//! time (seconds since the Unix epoch) and, where ElectrumX randomises, a random number
-//! generator, so its rules are tested deterministically. The verifier that connects to peers
-//! and the session code that answers clients drive it from above.
+//! The network side that drives them: `client` (one JSON-RPC connection to a peer: TCP or
+//! TLS, direct or through SOCKS5), `verify` (the checks of one peer), `manager` (the
+//! background task that owns the table: proxy detection, blacklist refresh, verification
+//! with bounded concurrency, persistence, and the API sessions and the admin RPC call).
+//! `testkit` holds the tests' fake peers, chain and SOCKS5 proxy.
 
 pub mod addr;
 pub mod blacklist;
+pub mod client;
 pub mod features;
 pub mod limiter;
+pub mod manager;
 pub mod peer;
 pub mod persist;
 pub mod table;
+#[cfg(test)]
+mod testkit;
+pub mod verify;
 
 pub use addr::{AddressKind, Bucket, Host};
 pub use blacklist::Blacklist;

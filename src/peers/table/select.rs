@@ -92,7 +92,10 @@ impl PeerTable {
         if !self.acceptable(&peer) {
             return AddPeerCheck::Refused(format!("{} may not be a peer", peer.host));
         }
-        if !self.adds.check(&add_peer_bucket(&peer.host), now) {
+        if !self
+            .adds
+            .check(&add_peer_bucket(&peer.host, self.allow_private), now)
+        {
             return AddPeerCheck::Refused("rate limited".into());
         }
         if peer.host.is_onion() {
