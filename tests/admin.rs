@@ -38,6 +38,8 @@ fn command(d: &Bitcoind, dir: &Path, tcp: u16, rpc: u16) -> Command {
         .env("DAEMON_URL", format!("127.0.0.1:{}", d.rpc_port()))
         .env("FERRUM_COOKIE_FILE", d.cookie_file())
         .env("NET", "regtest")
+        // The admin's add_peer names a host that must never be looked up or contacted.
+        .env("PEER_DISCOVERY", "off")
         .env(
             "SERVICES",
             format!("tcp://127.0.0.1:{tcp},rpc://127.0.0.1:{rpc}"),

@@ -2,8 +2,10 @@
 //! `electrumx/server/session.py`). Runs on a blocking thread: some commands read the index or
 //! ask bitcoind.
 //!
-//! Differences from ElectrumX, where Ferrum has nothing to report: `peers` lists only peers
-//! added with `add_peer` (no discovery), request counts in `getinfo` are those of the connected
+//! `peers`, `add_peer` and `getinfo`'s peer counts come from the peer manager once it runs
+//! (after the initial sync); before, `add_peer` only remembers the peer for it.
+//!
+//! Differences from ElectrumX, where Ferrum has nothing to report: request counts in `getinfo` are those of the connected
 //! sessions, and `daemon_url` can only switch back to the first configured endpoint (the daemon
 //! client's endpoints are fixed at start-up).
 
@@ -172,6 +174,12 @@ fn getinfo(admin: &Admin) -> Value {
 }
 
 fn peers_info(admin: &Admin) -> Value {
+    if let Some(m) = admin.peer_manager() {
+        let c = m.counts();
+        let total = c.bad + c.good + c.never + c.stale;
+        return json!({"bad": c.bad, "good": c.good, "never": c.never, "stale": c.stale,
+                      "total": total});
+    }
     let n = admin.peers.lock().map(|p| p.len()).unwrap_or(0);
     json!({"bad": 0, "good": 0, "never": n, "stale": 0, "total": n})
 }
@@ -280,6 +288,9 @@ fn groups(admin: &Admin) -> Value {
 }
 
 fn peers(admin: &Admin) -> Value {
+    if let Some(m) = admin.peer_manager() {
+        return Value::Array(m.rows());
+    }
     Value::Array(admin.peers.lock().map(|p| p.clone()).unwrap_or_default())
 }
 
@@ -293,12 +304,24 @@ fn str_arg<'a>(args: &Args<'a>, index: usize, name: &str) -> Result<Option<&'a s
     }
 }
 
-/// `add_peer "host t50001 s50002"`: remembered and listed by `peers` (never tried: Ferrum has
-/// no peer discovery yet).
+/// `add_peer "host t50001 s50002"`: verified at once by the peer manager; before it runs,
+/// remembered for it and listed by `peers`.
 fn add_peer(admin: &Admin, args: &Args) -> CmdResult {
     let Some(real_name) = str_arg(args, 0, "real_name")? else {
         return Err(AdminError::invalid_args("real_name is required"));
     };
+    if let Some(m) = admin.peer_manager() {
+        return match m.add_peer_from_admin(real_name) {
+            Ok(true) => Ok(json!(format!("peer '{real_name}' added"))),
+            Ok(false) => Err(AdminError::bad_request(format!(
+                "peer '{real_name}' not added: it may not be a peer here (blacklisted, a \
+                 private address, ourselves, or an onion host without a proxy)"
+            ))),
+            Err(e) => Err(AdminError::bad_request(format!(
+                "invalid peer {real_name:?}: {e}"
+            ))),
+        };
+    }
     let mut parts = real_name.split_whitespace();
     let Some(host) = parts.next() else {
         return Err(AdminError::bad_request("expected \"host [tPORT] [sPORT]\""));
@@ -335,6 +358,7 @@ fn add_peer(admin: &Admin, args: &Args) -> CmdResult {
         "try_count": 0,
         "source": "rpc",
         "ip_addr": null,
+        "real_name": real_name,
     });
     if let Ok(mut p) = admin.peers.lock() {
         p.retain(|q| q["host"] != json!(host));

@@ -24,6 +24,7 @@ pub use summary::log_sessions;
 
 use crate::config::Config;
 use crate::electrum::Shared;
+use crate::peers::manager::PeerManager;
 use crate::store::Store;
 use crate::sync::Indexer;
 use serde_json::Value;
@@ -66,7 +67,8 @@ pub struct Admin {
     started: Instant,
     phase: AtomicU8,
     running: OnceLock<(Arc<Shared>, Arc<Indexer>)>,
-    /// Peers added with `add_peer` (there is no peer discovery yet).
+    /// Peers added with `add_peer` before the peer manager starts (each with its
+    /// `real_name`, handed to the manager when it does).
     peers: Mutex<Vec<Value>>,
 }
 
@@ -81,6 +83,29 @@ impl Admin {
             running: OnceLock::new(),
             peers: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Peer discovery has started ([`Shared::peers`]): `peers`, `add_peer` and `getinfo` use
+    /// its table from now on, and the peers added with `add_peer` before are handed to it.
+    pub fn peers_started(&self) {
+        let Some(manager) = self.peer_manager() else {
+            return;
+        };
+        let pending = self
+            .peers
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        for name in pending.iter().filter_map(|p| p["real_name"].as_str()) {
+            if let Err(e) = manager.add_peer_from_admin(name) {
+                tracing::warn!("add_peer {name:?}: {e}");
+            }
+        }
+    }
+
+    /// The peer manager, once started.
+    pub fn peer_manager(&self) -> Option<&Arc<PeerManager>> {
+        self.shared().and_then(|s| s.peers.get())
     }
 
     /// The daemon is connected: sessions and the indexer exist from now on.

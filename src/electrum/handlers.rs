@@ -171,8 +171,6 @@ fn call_json(
         "server.banner" => plain(banner(shared)),
         "server.donation_address" => plain(Ok(json!(shared.settings.donation_address))),
         "server.features" => plain(Ok(features(shared, v1_7))),
-        "server.peers.subscribe" => plain(Ok(json!([]))),
-        "server.add_peer" => plain(Ok(json!(false))),
         "server.ping" => plain(ping(shared, args, v1_7)),
         "blockchain.outpoint.get_status" | "blockchain.outpoint.subscribe" => {
             match outpoint_args(args) {

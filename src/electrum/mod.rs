@@ -27,7 +27,7 @@ use crate::types::ScriptKey;
 use bitcoin::{BlockHash, Txid};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Server settings the protocol needs.
@@ -105,6 +105,9 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// Resource controls: session costs and groups, MAX_SESSIONS, per-IP cap.
     pub limits: Arc<crate::limits::Limits>,
+    /// Peer discovery, set once the listeners are up: what `server.peers.subscribe` lists and
+    /// where `server.add_peer` goes (before: no peers, and add_peer refused).
+    pub peers: OnceLock<Arc<crate::peers::manager::PeerManager>>,
 }
 
 /// One consistent read: the mempool part was taken at the same published tip as the view.
@@ -141,6 +144,7 @@ impl Shared {
             sessions: Default::default(),
             shutdown: tokio::sync::watch::Sender::new(false),
             limits,
+            peers: OnceLock::new(),
         }
     }
 

@@ -8,19 +8,84 @@
 //! session finishes the request in progress and closes, the follow thread stops between
 //! blocks, and the index is flushed; each step has a bounded wait.
 
-use super::{Event, Settings, Shared, session};
+use super::{Event, Settings, Shared, methods, session};
 use crate::admin::{Admin, Phase};
 use crate::config::{Config, ServiceProtocol};
 use crate::mempool::Mempool;
+use crate::peers::manager::{self, ManagerConfig, PeerManager};
+use crate::peers::verify::{IndexChain, VerifyConfig};
+use crate::peers::{Features, Host, Peer, client};
 use crate::query::Query;
 use crate::transport::tls::TlsCerts;
 use crate::transport::{Channel, listen};
 use anyhow::{Context, Result, bail};
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// Starts peer discovery ([`crate::peers::manager`]) over our index, with our
+/// `REPORT_SERVICES` identities; with `PEER_DISCOVERY` off or `self` nothing is contacted.
+fn start_peers(config: &Config, shared: &Arc<Shared>) -> Arc<PeerManager> {
+    let coin = config.coin;
+    let features = super::handlers::features(shared, true);
+    let mut myselves: Vec<Peer> = Vec::new();
+    for s in &config.report_services {
+        let Ok(host) = Host::parse(&s.host) else {
+            continue;
+        };
+        if myselves.iter().any(|p| p.host == host) {
+            continue;
+        }
+        if let Ok(f) = Features::from_server_features(&features, &host) {
+            myselves.push(Peer::new(host, f));
+        }
+    }
+    // ElectrumX's `_should_drop_peer`: connect from the address we listen on, so that
+    // peers see the address they can reach us at.
+    let local_addr = config
+        .services
+        .iter()
+        .filter(|s| s.protocol != ServiceProtocol::Rpc)
+        .find_map(|s| s.host.parse::<IpAddr>().ok())
+        .filter(|ip| !ip.is_unspecified());
+    let verify = VerifyConfig {
+        client_name: super::handlers::SERVER_VERSION.into(),
+        protocol: (
+            methods::version_string(methods::PROTOCOL_MIN),
+            methods::version_string(methods::PROTOCOL_MAX),
+        ),
+        default_ports: coin.default_electrum_ports(),
+        announce: config.peers.announce,
+        allow_private: config.peers.allow_private,
+        me: None, // the manager takes the first clearnet one of `myselves`
+        force_proxy: config.peers.force_proxy,
+        local_addr,
+        request_timeout: client::REQUEST_TIMEOUT,
+        request_timeout_tor: client::REQUEST_TIMEOUT_TOR,
+    };
+    let manager_config = ManagerConfig {
+        settings: config.peers.clone(),
+        db_dir: config.db_dir.clone(),
+        coin: coin.name().into(),
+        net: coin.net().into(),
+        seeds: coin.peers().iter().map(|s| s.to_string()).collect(),
+        myselves,
+        verify,
+        concurrency: manager::CONCURRENCY,
+        verify_timeout: manager::VERIFY_TIMEOUT,
+    };
+    let local = Arc::new(IndexChain {
+        query: shared.query.clone(),
+        genesis_hash: coin.genesis_hash().to_string(),
+        features,
+    });
+    let manager = PeerManager::new(manager_config, local);
+    // The task ends with the runtime; the table is saved after every change.
+    let _task = manager.start();
+    manager
+}
 
 /// How long a stop waits for sessions to close.
 const SESSION_GRACE: Duration = Duration::from_secs(5);
@@ -139,6 +204,8 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
                 Ok(l) => {
                     listeners = Some(l);
                     admin.set_phase(Phase::Serving);
+                    let _ = shared.peers.set(start_peers(config, &shared));
+                    admin.peers_started();
                     while !stop.load(Ordering::Relaxed) && !follower.is_finished() {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }

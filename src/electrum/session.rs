@@ -11,12 +11,13 @@ use super::rpc::{
 use super::scripts::{self, OutpointStatus};
 use super::{Event, Shared};
 use crate::limits::{RequestGate, SessionLimits};
+use crate::peers::manager::PeerManager;
 use crate::transport::{Channel, Frame};
 use crate::types::ScriptKey;
 use bitcoin::{BlockHash, Txid};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -222,6 +223,7 @@ impl Session {
                         }
                         None => Work::Call(m, args),
                     },
+                    add_peer @ Work::AddPeer(..) => add_peer,
                 };
                 let shared = self.shared.clone();
                 let version = self.version.clone().unwrap_or_default();
@@ -378,9 +380,29 @@ impl Session {
             if let Some(r) = self.unsubscribe(method, &args) {
                 return Ok(Work::Ready(r.map(Answer::Json)));
             }
-            Ok(Work::Call(m, args))
+            Ok(self.peers_method(m, args))
         })();
         r.unwrap_or_else(|e| Work::Ready(Err(e)))
+    }
+
+    /// The peer discovery methods, answered by the peer manager ([`Shared::peers`]; before it
+    /// runs: no peers, add_peer refused); other methods are calls.
+    fn peers_method(&self, m: &'static methods::Method, args: Vec<Option<Value>>) -> Work {
+        let client = self.info.peer.ip();
+        let manager = self.shared.peers.get();
+        match m.name {
+            "server.peers.subscribe" => Work::Ready(Ok(Answer::Json(
+                manager.map_or_else(|| json!([]), |p| p.subscribe_list(p.is_tor_client(client))),
+            ))),
+            "server.add_peer" => match manager {
+                Some(p) => {
+                    let features = args.into_iter().next().flatten().unwrap_or(Value::Null);
+                    Work::AddPeer(p.clone(), features, client)
+                }
+                None => Work::Ready(Ok(Answer::Json(json!(false)))),
+            },
+            _ => Work::Call(m, args),
+        }
     }
 
     /// Records a subscription; returns the event that re-checks it.
@@ -638,10 +660,12 @@ fn params_text(params: &Params) -> String {
     }
 }
 
-/// What a request needs: its answer is known already (session state, or an error), or a call.
+/// What a request needs: its answer is known already (session state, or an error), a call,
+/// or a client's `server.add_peer` (the peer manager may resolve the host: async).
 enum Work {
     Ready(Reply),
     Call(&'static methods::Method, Vec<Option<Value>>),
+    AddPeer(Arc<PeerManager>, Value, IpAddr),
 }
 
 /// A request that may wait: a concurrency slot and the throttling sleep of its session, then
@@ -660,6 +684,10 @@ async fn gated(
         let _slot = gate.enter(label).await?;
         let (m, args) = match work {
             Work::Ready(reply) => return Ok((reply, Effect::None)),
+            Work::AddPeer(peers, features, client) => {
+                let added = peers.add_peer_from_client(&features, client).await;
+                return Ok((Ok(Answer::Json(json!(added))), Effect::None));
+            }
             Work::Call(m, args) => (m, args),
         };
         if let Some(fast) = handlers::try_fast(&shared, m, &args) {

@@ -38,10 +38,10 @@ pub struct FerrumServer {
 
 impl FerrumServer {
     /// Starts `ferrum --net regtest` on a new temporary `DB_DIRECTORY`, following `d` (cookie
-    /// auth), serving TCP on a free loopback port, and waits until the port accepts. `env` is
-    /// added last (ElectrumX names: `MAX_SEND`, `MAX_RECV`, `DAEMON_POLL_INTERVAL_MEMPOOL`,
-    /// `LOG_LEVEL`...), so it can override the defaults set here; `{port}` in a value is
-    /// replaced by the TCP port.
+    /// auth), serving TCP on a free loopback port, with peer discovery off, and waits until
+    /// the port accepts. `env` is added last (ElectrumX names: `MAX_SEND`, `MAX_RECV`,
+    /// `DAEMON_POLL_INTERVAL_MEMPOOL`, `LOG_LEVEL`...), so it can override the defaults set
+    /// here; `{port}` in a value is replaced by the TCP port.
     pub fn start(d: &Bitcoind, env: &[(&str, &str)]) -> FerrumServer {
         let mut last = String::new();
         // The free port is released before ferrum binds it; retry if someone took it.
@@ -69,7 +69,9 @@ impl FerrumServer {
             .env("LOG_LEVEL", "info")
             .env("DB_DIRECTORY", dir.path().join("db"))
             .env("DAEMON_URL", format!("127.0.0.1:{}", d.rpc_port()))
-            .env("SERVICES", format!("tcp://127.0.0.1:{port}"));
+            .env("SERVICES", format!("tcp://127.0.0.1:{port}"))
+            // Tests contact no peer unless they ask for discovery (`env` may turn it on).
+            .env("PEER_DISCOVERY", "off");
         for (k, v) in env {
             // "{port}" stands for the TCP port chosen here (e.g. to add services to SERVICES).
             c.env(k, v.replace("{port}", &port.to_string()));
