@@ -4,14 +4,18 @@
 //! other through a client's `server.add_peer` (whose host must be the caller's address);
 //! verification, announcing ourselves to peers that do not list us, and learning from
 //! `server.peers.subscribe` must then make every server list the two others (besides
-//! itself: its reported address is a peer address here).
+//! itself: its reported address is a peer address here). And a Ferrum and ElectrumX 2.0
+//! verify each other.
 
 mod common;
 
-use common::server::{Client, FerrumServer, base_env};
+use common::server::{Client, FerrumServer, base_env, free_port};
 use ferrum::chaingen::Bitcoind;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Generous: verifications run at once, but the machine is shared with other tests.
@@ -111,4 +115,203 @@ fn three_servers_told_of_one_peer_each_end_up_listing_all_the_others() {
     // is a second add_peer of one host within 10 minutes.
     assert_eq!(add_peer(&a, "127.0.0.9", &c), json!(false));
     assert_eq!(add_peer(&a, hb, &b), json!(false));
+}
+
+/// ElectrumX 2.0 (PyPI `e-x`, installed by `scripts/install-peers electrumx`, which
+/// `scripts/test` runs) at `ELECTRUMX_SERVER` or in the cache's venv.
+fn electrumx_server() -> PathBuf {
+    if let Ok(p) = std::env::var("ELECTRUMX_SERVER") {
+        return PathBuf::from(p);
+    }
+    let cache = std::env::var("FERRUM_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/ferrum")
+        });
+    let exe = cache.join("peers/electrumx-venv/bin/electrumx_server");
+    assert!(
+        exe.exists(),
+        "no ElectrumX at {}: run scripts/install-peers electrumx (scripts/test does)",
+        exe.display()
+    );
+    exe
+}
+
+/// ElectrumX on 127.0.0.2 (reported by that address, so it never counts itself as a public
+/// peer), discovery on, announcing off (ElectrumX refuses a private REPORT_SERVICES address
+/// otherwise), synced to `d`.
+struct ElectrumX {
+    child: Child,
+    port: u16,
+    /// Its admin RPC (`electrumx_rpc --port`).
+    rpc_port: u16,
+    _dir: tempfile::TempDir,
+    log: PathBuf,
+}
+
+impl ElectrumX {
+    fn start(d: &Bitcoind) -> ElectrumX {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let rpc_port = free_port();
+        let cookie = std::fs::read_to_string(d.cookie_file()).unwrap();
+        let log = dir.path().join("electrumx.log");
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(electrumx_server())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .env("COIN", "Bitcoin")
+            .env("NET", "regtest")
+            .env("DB_ENGINE", "leveldb")
+            .env("DB_DIRECTORY", dir.path())
+            .env(
+                "DAEMON_URL",
+                format!("http://{}@127.0.0.1:{}/", cookie.trim(), d.rpc_port()),
+            )
+            .env(
+                "SERVICES",
+                format!("tcp://127.0.0.2:{port},rpc://127.0.0.1:{rpc_port}"),
+            )
+            .env("REPORT_SERVICES", format!("tcp://127.0.0.2:{port}"))
+            .env("PEER_DISCOVERY", "on")
+            .env("PEER_ANNOUNCE", "")
+            .env("ALLOW_ROOT", "1")
+            .env("PYTHONUNBUFFERED", "1")
+            .env("COST_SOFT_LIMIT", "0")
+            .env("COST_HARD_LIMIT", "0")
+            .stdin(Stdio::null())
+            // ElectrumX logs to stdout.
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .expect("start electrumx_server");
+        ElectrumX {
+            child,
+            port,
+            rpc_port,
+            _dir: dir,
+            log,
+        }
+    }
+
+    fn session(&self) -> Option<Client> {
+        let stream = TcpStream::connect(("127.0.0.2", self.port)).ok()?;
+        let mut c = Client::from_stream(stream);
+        c.try_request("server.version", json!(["ferrum-tests", "1.4"]))?;
+        Some(c)
+    }
+
+    fn log_tail(&self) -> String {
+        let all = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = all.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+impl Drop for ElectrumX {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- ElectrumX log ----\n{}\n----", self.log_tail());
+        }
+    }
+}
+
+/// This machine's host name, if it resolves to a loopback address (Debian's /etc/hosts maps it
+/// to 127.0.1.1): ElectrumX takes any name but `localhost` for a public peer, and checks no
+/// address behind it, so a Ferrum known by this name is one it will verify.
+fn loopback_host_name() -> (String, IpAddr) {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let ip = (name.as_str(), 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.find(|a| a.ip().is_loopback()))
+        .map(|a| a.ip());
+    match ip {
+        Some(ip) if !name.is_empty() && name != "localhost" => (name, ip),
+        _ => panic!(
+            "this test needs the machine's host name ({name:?}) to resolve to a loopback \
+             address, as /etc/hosts does on Debian"
+        ),
+    }
+}
+
+#[test]
+fn ferrum_and_electrumx_verify_each_other() {
+    let d = Bitcoind::start_with(&["-txindex=1", "-txospenderindex=1"]).unwrap();
+    d.mine(12).unwrap();
+    let (name, ip) = loopback_host_name();
+    let services = if ip == IpAddr::from([127, 0, 0, 1]) {
+        "tcp://127.0.0.1:{port}".to_string()
+    } else {
+        format!("tcp://{ip}:{{port}},tcp://127.0.0.1:{{port}}")
+    };
+    let report = format!("tcp://{name}:{{port}}");
+    let mut env: Vec<(&str, &str)> = base_env();
+    env.extend([
+        ("PEER_DISCOVERY", "on"),
+        ("FERRUM_PEER_ALLOW_PRIVATE", "true"),
+        ("SERVICES", services.as_str()),
+        ("REPORT_SERVICES", report.as_str()),
+    ]);
+    let ferrum = FerrumServer::start(&d, &env);
+    let ex = ElectrumX::start(&d);
+    let deadline = Instant::now() + DEADLINE;
+    let mut ex_session = loop {
+        if let Some(mut c) = ex.session() {
+            let tip = c.request("blockchain.headers.subscribe", json!([]));
+            if tip["result"]["height"] == json!(12) {
+                break c;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ElectrumX did not sync:\n{}",
+            ex.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+
+    // ElectrumX's features, sent to Ferrum from ElectrumX's address: Ferrum verifies it.
+    let features = ex_session.request("server.features", json!([]))["result"].clone();
+    let mut c = Client::connect_from("127.0.0.2", ferrum.port());
+    c.request("server.version", json!(["ferrum-tests", "1.4"]));
+    let added = c.request("server.add_peer", json!([features]));
+    assert_eq!(added["result"], json!(true), "{added}");
+    wait_listed(&ferrum, "Ferrum", &[&name, "127.0.0.2"]);
+
+    // ElectrumX told of Ferrum by its operator verifies it and lists it to its clients.
+    let rpc = electrumx_server().with_file_name("electrumx_rpc");
+    let real_name = format!("{name} t{}", ferrum.port());
+    let out = Command::new(&rpc)
+        .args(["--port", &ex.rpc_port.to_string(), "add_peer", &real_name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let r = ex_session.request("server.peers.subscribe", json!([]));
+        let hosts: Vec<&str> = r["result"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|e| e[1].as_str()).collect())
+            .unwrap_or_default();
+        if hosts.contains(&name.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ElectrumX lists {hosts:?}, not {name}:\n{}",
+            ex.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
