@@ -5,35 +5,12 @@
 
 mod common;
 
-use common::server::{Client, FerrumServer, base_env, free_port};
+use common::server::{Client, FerrumServer, base_env, free_port, http_get, sample};
 use ferrum::chaingen::{Bitcoind, ChainBuilder};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-/// `GET path` on 127.0.0.1:`port`: (status line, body).
-fn http_get(port: u16, path: &str) -> (String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.lines().next().unwrap_or_default().to_string();
-    (status, body.to_string())
-}
-
-/// The value of the sample `name` (with its labels, as exported), if present.
-fn sample(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-}
 
 /// A raw session that negotiated 1.4; returns it and its local port (the client's address).
 fn raw_session(port: u16) -> (TcpStream, u16) {

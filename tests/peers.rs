@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::server::{Client, FerrumServer, base_env, free_port};
+use common::server::{Client, FerrumServer, base_env, free_port, http_get, sample};
 use ferrum::chaingen::Bitcoind;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -21,16 +21,19 @@ use std::time::{Duration, Instant};
 /// Generous: verifications run at once, but the machine is shared with other tests.
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// A Ferrum serving on `ip` (for peers) and on 127.0.0.1 (for the test), same port.
-fn start(d: &Bitcoind, ip: &'static str) -> FerrumServer {
+/// A Ferrum serving on `ip` (for peers) and on 127.0.0.1 (for the test), same port, with its
+/// metrics on `metrics_port`.
+fn start(d: &Bitcoind, ip: &'static str, metrics_port: u16) -> FerrumServer {
     let services = format!("tcp://{ip}:{{port}},tcp://127.0.0.1:{{port}}");
     let report = format!("tcp://{ip}:{{port}}");
+    let metrics = format!("127.0.0.1:{metrics_port}");
     let mut env: Vec<(&str, &str)> = base_env();
     env.extend([
         ("PEER_DISCOVERY", "on"),
         ("FERRUM_PEER_ALLOW_PRIVATE", "true"),
         ("SERVICES", services.as_str()),
         ("REPORT_SERVICES", report.as_str()),
+        ("FERRUM_METRICS", metrics.as_str()),
     ]);
     FerrumServer::start(d, &env)
 }
@@ -90,9 +93,10 @@ fn add_peer(to: &FerrumServer, from: &str, peer: &FerrumServer) -> Value {
 fn three_servers_told_of_one_peer_each_end_up_listing_all_the_others() {
     let d = Bitcoind::start().unwrap();
     d.mine(12).unwrap();
-    let a = start(&d, "127.0.0.2");
-    let b = start(&d, "127.0.0.3");
-    let c = start(&d, "127.0.0.4");
+    let metrics = free_port();
+    let a = start(&d, "127.0.0.2", metrics);
+    let b = start(&d, "127.0.0.3", free_port());
+    let c = start(&d, "127.0.0.4", free_port());
     let (ha, hb, hc) = ("127.0.0.2", "127.0.0.3", "127.0.0.4");
     for (s, me) in [(&a, ha), (&b, hb), (&c, hc)] {
         assert_eq!(listed(s.port()), BTreeSet::from([me.to_string()]));
@@ -110,6 +114,18 @@ fn three_servers_told_of_one_peer_each_end_up_listing_all_the_others() {
     for (s, name) in [(&a, "A"), (&b, "B"), (&c, "C")] {
         wait_listed(s, name, &[ha, hb, hc]);
     }
+    // A's table, as Prometheus sees it: its two peers verified.
+    let (_, text) = http_get(metrics, "/metrics");
+    assert_eq!(
+        sample(&text, "ferrum_peers{state=\"good\"}"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "ferrum_peers{state=\"bad\"}"),
+        Some(0.0),
+        "{text}"
+    );
 
     // A host that is not the caller's address is refused (ElectrumX's on_add_peer), and so
     // is a second add_peer of one host within 10 minutes.

@@ -40,6 +40,7 @@ pub const NAMES: &[&str] = &[
     "ferrum_mempool_vbytes",
     "ferrum_cache_lookups_total",
     "ferrum_db_size_bytes",
+    "ferrum_peers",
     "process_resident_memory_bytes",
 ];
 
@@ -65,6 +66,7 @@ struct Metrics {
     mempool_vbytes: IntGauge,
     cache: IntCounterVec,
     db_size: IntGaugeVec,
+    peers: IntGaugeVec,
     rss: IntGauge,
 }
 
@@ -151,6 +153,11 @@ impl Metrics {
                 "Size of the index's SST files, by column family",
                 &["cf"],
             ),
+            peers: gauges(
+                "ferrum_peers",
+                "Known peer servers, by state (good, stale, never, bad)",
+                &["state"],
+            ),
             rss: gauge(
                 "process_resident_memory_bytes",
                 "Resident memory of the process",
@@ -236,6 +243,22 @@ fn read_sessions(shared: &Shared) {
     m.subscriptions.set(gauge_value(subs));
 }
 
+/// Peers by state, from the peer manager (all zero before it runs).
+fn read_peers(shared: &Shared) {
+    let c = shared.peers.get().map(|p| p.counts()).unwrap_or_default();
+    for (state, n) in [
+        ("good", c.good),
+        ("stale", c.stale),
+        ("never", c.never),
+        ("bad", c.bad),
+    ] {
+        METRICS
+            .peers
+            .with_label_values(&[state])
+            .set(gauge_value(n as u64));
+    }
+}
+
 /// The process's resident set size in bytes, from /proc/self/statm (0 where unavailable).
 pub fn rss_bytes() -> u64 {
     let Ok(statm) = std::fs::read_to_string("/proc/self/statm") else {
@@ -256,6 +279,7 @@ pub fn render(shared: Option<&Shared>, store: Option<&Store>) -> String {
     let m = &*METRICS;
     if let Some(shared) = shared {
         read_sessions(shared);
+        read_peers(shared);
     }
     if let Some(store) = store {
         for (cf, size) in store.cf_sizes() {
