@@ -21,20 +21,27 @@ use std::time::{Duration, Instant};
 /// Generous: verifications run at once, but the machine is shared with other tests.
 const DEADLINE: Duration = Duration::from_secs(120);
 
+/// A Ferrum's environment with discovery on, loopback peers allowed, these `SERVICES` and
+/// `REPORT_SERVICES` (`{port}`: its TCP port).
+fn discovery_env<'a>(services: &'a str, report: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut env: Vec<(&str, &str)> = base_env();
+    env.extend([
+        ("PEER_DISCOVERY", "on"),
+        ("FERRUM_PEER_ALLOW_PRIVATE", "true"),
+        ("SERVICES", services),
+        ("REPORT_SERVICES", report),
+    ]);
+    env
+}
+
 /// A Ferrum serving on `ip` (for peers) and on 127.0.0.1 (for the test), same port, with its
 /// metrics on `metrics_port`.
 fn start(d: &Bitcoind, ip: &'static str, metrics_port: u16) -> FerrumServer {
     let services = format!("tcp://{ip}:{{port}},tcp://127.0.0.1:{{port}}");
     let report = format!("tcp://{ip}:{{port}}");
     let metrics = format!("127.0.0.1:{metrics_port}");
-    let mut env: Vec<(&str, &str)> = base_env();
-    env.extend([
-        ("PEER_DISCOVERY", "on"),
-        ("FERRUM_PEER_ALLOW_PRIVATE", "true"),
-        ("SERVICES", services.as_str()),
-        ("REPORT_SERVICES", report.as_str()),
-        ("FERRUM_METRICS", metrics.as_str()),
-    ]);
+    let mut env = discovery_env(&services, &report);
+    env.push(("FERRUM_METRICS", metrics.as_str()));
     FerrumServer::start(d, &env)
 }
 
@@ -268,14 +275,7 @@ fn ferrum_and_electrumx_verify_each_other() {
         format!("tcp://{ip}:{{port}},tcp://127.0.0.1:{{port}}")
     };
     let report = format!("tcp://{name}:{{port}}");
-    let mut env: Vec<(&str, &str)> = base_env();
-    env.extend([
-        ("PEER_DISCOVERY", "on"),
-        ("FERRUM_PEER_ALLOW_PRIVATE", "true"),
-        ("SERVICES", services.as_str()),
-        ("REPORT_SERVICES", report.as_str()),
-    ]);
-    let ferrum = FerrumServer::start(&d, &env);
+    let ferrum = FerrumServer::start(&d, &discovery_env(&services, &report));
     let ex = ElectrumX::start(&d);
     let deadline = Instant::now() + DEADLINE;
     let mut ex_session = loop {
