@@ -19,164 +19,17 @@
 mod common;
 
 use bitcoin::{Amount, BlockHash, Transaction};
+use common::electrum::Electrum;
 use common::server::{FerrumServer, wait_for_height};
 use ferrum::chain::Coin;
 use ferrum::chaingen::{Bitcoind, ChainBuilder, OutputType};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const ELECTRUM: &str = "/usr/bin/electrum";
 /// A segwit Electrum seed (made by `electrum create --seed_type segwit`).
 const SEED: &str = "virus primary pond stove tunnel response quit phrase village swim where degree";
-/// How long the wallet may take to learn something: only there to turn a miss into a failure.
-const WAIT: Duration = Duration::from_secs(120);
-
-/// An Electrum daemon (our child process, killed on drop) with its own data directory.
-struct Electrum {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-}
 
 impl Electrum {
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// Starts `electrum daemon` for regtest talking to 127.0.0.1:`port` only, and waits until
-    /// it answers commands.
-    fn start(port: u16) -> Electrum {
-        assert!(
-            Path::new(ELECTRUM).is_file(),
-            "{ELECTRUM} is missing: install Debian's `electrum` package (.ci/run does)"
-        );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let regtest = dir.path().join("data/regtest");
-        std::fs::create_dir_all(&regtest).unwrap();
-        // Offline and quiet: one server, no exchange rates, no update checks, no gossip; logs
-        // to a file that is printed if the test fails.
-        let config = json!({
-            "auto_connect": false,
-            "oneserver": true,
-            "server": format!("127.0.0.1:{port}:t"),
-            "check_updates": false,
-            "use_exchange_rate": false,
-            "use_gossip": false,
-            "log_to_file": true,
-            "dont_show_testnet_warning": true,
-        });
-        std::fs::write(regtest.join("config"), config.to_string()).unwrap();
-        let log = std::fs::File::create(dir.path().join("daemon.out")).unwrap();
-        let child = Self::command(dir.path(), false)
-            .args(["daemon", "--oneserver", "--server"])
-            .arg(format!("127.0.0.1:{port}:t"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {ELECTRUM}: {e}"));
-        let mut e = Electrum {
-            child: Some(child),
-            dir,
-        };
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = e.child.as_mut().unwrap().try_wait().unwrap() {
-                e.child = None;
-                panic!("electrum daemon exited with {status}:\n{}", e.logs());
-            }
-            if e.cmd(&["getinfo"]).is_ok() {
-                return e;
-            }
-            assert!(Instant::now() < deadline, "electrum daemon never answered");
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    }
-
-    /// `electrum --regtest -D <dir>/data`; a command (not the daemon) runs under `timeout` so
-    /// a hung daemon fails the test instead of hanging it.
-    fn command(dir: &Path, limited: bool) -> Command {
-        let mut c = if limited {
-            let mut c = Command::new("timeout");
-            c.args(["120", ELECTRUM]);
-            c
-        } else {
-            Command::new(ELECTRUM)
-        };
-        c.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir)
-            .env("LC_ALL", "C.UTF-8")
-            .args(["--regtest", "-D"])
-            .arg(dir.join("data"));
-        c
-    }
-
-    /// Runs one command against the daemon: its stdout, or its stderr as the error.
-    fn cmd(&self, args: &[&str]) -> Result<String, String> {
-        let out = Self::command(self.dir.path(), true)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {ELECTRUM}: {e}"));
-        let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() {
-            Ok(stdout)
-        } else {
-            Err(format!(
-                "electrum {args:?}: {}\n{stdout}\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.cmd(args)
-            .unwrap_or_else(|e| panic!("{e}\n--- electrum logs ---\n{}", self.logs()))
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args);
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("electrum {args:?}: {e}: {out}"))
-    }
-
-    /// The daemon's output and the end of its newest log file.
-    fn logs(&self) -> String {
-        let mut s = std::fs::read_to_string(self.dir.path().join("daemon.out")).unwrap_or_default();
-        let logs = self.data().join("regtest/logs");
-        if let Ok(rd) = std::fs::read_dir(&logs) {
-            let mut files: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-            files.sort();
-            if let Some(f) = files.last() {
-                let text = std::fs::read_to_string(f).unwrap_or_default();
-                let lines: Vec<&str> = text.lines().collect();
-                s += &lines[lines.len().saturating_sub(80)..].join("\n");
-            }
-        }
-        s
-    }
-
-    /// Polls `f` (which reads the wallet's state, never asks it to refresh) until it gives
-    /// `Some`; panics after [`WAIT`] with `what` and the last state seen.
-    fn wait_for<T>(&self, what: &str, mut f: impl FnMut(&Electrum) -> Result<T, String>) -> T {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let last = match f(self) {
-                Ok(v) => return v,
-                Err(e) => e,
-            };
-            if Instant::now() > deadline {
-                panic!(
-                    "the wallet never showed {what} within {WAIT:?}; last: {last}\n--- electrum logs ---\n{}",
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
     /// The wallet's `onchain_history` entry of `txid`.
     fn history_entry(&self, txid: &str) -> Result<Value, String> {
         let h = self.json(&["onchain_history"]);
@@ -211,23 +64,6 @@ impl Electrum {
                 Err(format!("{t}; getinfo {info}"))
             }
         })
-    }
-}
-
-impl Drop for Electrum {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- electrum logs ---\n{}", self.logs());
-        }
-        if let Some(mut child) = self.child.take() {
-            let _ = self.cmd(&["stop"]);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -289,7 +125,7 @@ fn total_balance(b: &Value) -> i64 {
 fn electrum_wallet_follows_payment_confirmation_and_reorgs() {
     let d = Bitcoind::start_with(&["-rest"]).expect("start bitcoind");
     let server = FerrumServer::start(&d, &[("DAEMON_POLL_INTERVAL_MEMPOOL", "100")]);
-    let e = Electrum::start(server.port());
+    let e = Electrum::start(server.port(), true);
     e.ok(&["restore", SEED]);
     assert_eq!(e.ok(&["load_wallet"]), "true");
     let info = e.json(&["getinfo"]);

@@ -4,11 +4,12 @@
 //! other through a client's `server.add_peer` (whose host must be the caller's address);
 //! verification, announcing ourselves to peers that do not list us, and learning from
 //! `server.peers.subscribe` must then make every server list the two others (besides
-//! itself: its reported address is a peer address here). And a Ferrum and ElectrumX 2.0
-//! verify each other.
+//! itself: its reported address is a peer address here), and the Electrum wallet connected to
+//! one learns the others from it. And a Ferrum and ElectrumX 2.0 verify each other.
 
 mod common;
 
+use common::electrum::Electrum;
 use common::server::{Client, FerrumServer, base_env, free_port, http_get, sample};
 use ferrum::chaingen::Bitcoind;
 use serde_json::{Value, json};
@@ -133,6 +134,19 @@ fn three_servers_told_of_one_peer_each_end_up_listing_all_the_others() {
         Some(0.0),
         "{text}"
     );
+
+    // The Electrum wallet connected to A (not --oneserver) learns B and C from it.
+    let wallet = Electrum::start(a.port(), false);
+    wallet.wait_for("B and C among its servers", |w| {
+        let servers = w.json(&["getservers"]);
+        let known = |h: &str| servers.get(h).is_some();
+        if known(hb) && known(hc) {
+            Ok(())
+        } else {
+            Err(format!("getservers: {servers}"))
+        }
+    });
+    drop(wallet);
 
     // A host that is not the caller's address is refused (ElectrumX's on_add_peer), and so
     // is a second add_peer of one host within 10 minutes.

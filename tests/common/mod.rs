@@ -2,6 +2,7 @@
 //! against a real bitcoind, and an independent model of the expected index.
 #![allow(dead_code)]
 
+pub mod electrum;
 pub mod model;
 pub mod server;
 
