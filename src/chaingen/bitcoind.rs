@@ -127,6 +127,19 @@ impl Bitcoind {
     }
 
     fn spawn(datadir: PathBuf, remove_datadir: bool, extra_args: &[&str]) -> Result<Bitcoind> {
+        // The port is picked by binding to port 0 and released before bitcoind binds it, so
+        // another process may take it in between: retry on a new port when that happens.
+        let ports = std::iter::repeat_with(free_port).take(5);
+        Self::spawn_on(datadir, remove_datadir, extra_args, ports)
+    }
+
+    /// Starts bitcoind on the first of `ports` whose RPC port it can bind.
+    fn spawn_on(
+        datadir: PathBuf,
+        remove_datadir: bool,
+        extra_args: &[&str],
+        ports: impl IntoIterator<Item = Result<u16>>,
+    ) -> Result<Bitcoind> {
         let binary = Self::binary()?;
         // No connection reuse: bitcoind closes idle keep-alive connections after
         // -rpcservertimeout (30 s), and ureq does not retry a POST whose pooled connection
@@ -147,17 +160,15 @@ impl Bitcoind {
             agent,
             next_id: AtomicU64::new(1),
         };
-        // The port is picked by binding to port 0 and released before bitcoind binds it, so
-        // another process may take it in between: retry on a new port when that happens.
         let mut last_err = None;
-        for _ in 0..5 {
-            d.rpc_port = free_port()?;
+        for port in ports {
+            d.rpc_port = port?;
             match d.launch() {
                 Ok(()) => return Ok(d),
                 Err(e) => {
-                    let bind_failure = format!("{e:#}").contains("bind");
+                    let taken = port_taken(&e);
                     last_err = Some(e);
-                    if !bind_failure {
+                    if !taken {
                         break;
                     }
                 }
@@ -450,9 +461,28 @@ fn temp_datadir() -> Result<PathBuf> {
     )
 }
 
+/// Whether bitcoind failed to start because its RPC port was taken: its last stderr line is
+/// then "Unable to start HTTP server" (the bind error itself goes to debug.log).
+fn port_taken(e: &anyhow::Error) -> bool {
+    let msg = format!("{e:#}");
+    msg.contains("bind") || msg.contains("Unable to start HTTP server")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port taken between choosing it and bitcoind binding it (another test's process took
+    /// it) is retried on the next one.
+    #[test]
+    fn a_taken_rpc_port_is_retried_on_another() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_port = taken.local_addr().unwrap().port();
+        let ports = [Ok(taken_port), free_port()];
+        let d = Bitcoind::spawn_on(temp_datadir().unwrap(), true, &[], ports).unwrap();
+        assert_ne!(d.rpc_port(), taken_port);
+        assert!(d.rpc("getblockcount", json!([])).is_ok());
+    }
 
     #[test]
     fn mine_address_is_p2wsh_op_true() {
