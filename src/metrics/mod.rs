@@ -323,7 +323,10 @@ mod tests {
             // Label-less families appear at once; labelled ones once they have a child.
             if !matches!(
                 *name,
-                "ferrum_sessions" | "ferrum_cache_lookups_total" | "ferrum_db_size_bytes"
+                "ferrum_sessions"
+                    | "ferrum_cache_lookups_total"
+                    | "ferrum_db_size_bytes"
+                    | "ferrum_peers"
             ) {
                 assert!(text.contains(&declared), "{name} missing:\n{text}");
             }
