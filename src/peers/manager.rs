@@ -354,9 +354,8 @@ impl PeerManager {
             self.config.coin.clone(),
             self.config.net.clone(),
         );
-        let saving = tokio::task::spawn_blocking(move || {
-            persist::save(&dir, &coin, &net, &entries.iter().collect::<Vec<_>>())
-        });
+        let saving =
+            tokio::task::spawn_blocking(move || persist::save(&dir, &coin, &net, &entries));
         match saving.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(

@@ -35,7 +35,7 @@ pub fn path(dir: &Path) -> PathBuf {
 }
 
 /// Saves `entries` for `coin`/`net` to `dir/peers.json`, atomically.
-pub fn save(dir: &Path, coin: &str, net: &str, entries: &[&PeerEntry]) -> io::Result<()> {
+pub fn save(dir: &Path, coin: &str, net: &str, entries: &[PeerEntry]) -> io::Result<()> {
     let stored = Stored {
         format: FORMAT.into(),
         version: VERSION,
@@ -151,23 +151,11 @@ mod tests {
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let saved = entries();
-        save(
-            dir.path(),
-            "Bitcoin",
-            "mainnet",
-            &saved.iter().collect::<Vec<_>>(),
-        )
-        .unwrap();
+        save(dir.path(), "Bitcoin", "mainnet", &saved).unwrap();
         assert_eq!(load(dir.path(), "Bitcoin", "mainnet"), saved);
         assert!(!dir.path().join("peers.json.tmp").exists());
         // Saving again replaces the file.
-        save(
-            dir.path(),
-            "Bitcoin",
-            "mainnet",
-            &saved[..1].iter().collect::<Vec<_>>(),
-        )
-        .unwrap();
+        save(dir.path(), "Bitcoin", "mainnet", &saved[..1]).unwrap();
         assert_eq!(load(dir.path(), "Bitcoin", "mainnet"), saved[..1]);
     }
 
@@ -176,13 +164,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(load(dir.path(), "Bitcoin", "mainnet").is_empty());
         let saved = entries();
-        save(
-            dir.path(),
-            "Bitcoin",
-            "testnet",
-            &saved.iter().collect::<Vec<_>>(),
-        )
-        .unwrap();
+        save(dir.path(), "Bitcoin", "testnet", &saved).unwrap();
         assert!(
             load(dir.path(), "Bitcoin", "mainnet").is_empty(),
             "another network's file"
@@ -211,13 +193,7 @@ mod tests {
     fn invalid_entries_are_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let saved = entries();
-        save(
-            dir.path(),
-            "Bitcoin",
-            "mainnet",
-            &saved.iter().collect::<Vec<_>>(),
-        )
-        .unwrap();
+        save(dir.path(), "Bitcoin", "mainnet", &saved).unwrap();
         let text = fs::read_to_string(path(dir.path())).unwrap();
         let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v["peers"][0]["peer"]["host"] = "not a host!".into();
