@@ -409,8 +409,18 @@ fn every_admin_command_while_serving() {
         seen = pending();
         std::thread::sleep(Duration::from_millis(20));
     }
+    if seen != 1 {
+        // Say what happened instead: was bitcoind really stopped, and was the request answered?
+        let state = std::fs::read_to_string(format!("/proc/{}/stat", d.pid().unwrap()));
+        let early = c2.wait_reply_timeout(&id, Duration::from_secs(1));
+        pause(&d, false);
+        panic!(
+            "pending requests while bitcoind is stopped: {seen}; bitcoind stat {state:?}; \
+             reply so far {early:?}\n{}",
+            f.stderr()
+        );
+    }
     pause(&d, false);
-    assert_eq!(seen, 1, "pending requests while bitcoind is stopped");
     let reply = c2.wait_reply_timeout(&id, Duration::from_secs(60));
     assert!(reply.is_some_and(|r| r["result"].is_string()));
     let deadline = Instant::now() + Duration::from_secs(30);
