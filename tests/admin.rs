@@ -255,7 +255,10 @@ fn every_admin_command_while_serving() {
             "add_peer",
             json!({"real_name": "electrum.example.com t s50002"})
         ),
-        json!("peer 'electrum.example.com t s50002' added")
+        json!(
+            "peer 'electrum.example.com t s50002' added, but PEER_DISCOVERY is off: it is \
+             neither verified nor listed"
+        )
     );
     let peers = f.result("peers", json!({}));
     assert_eq!(

@@ -13,6 +13,7 @@ use super::text::{decimal_value, formatted_time, thousands};
 use super::{Admin, AdminError, Args, METHOD_NOT_FOUND, Phase};
 use crate::electrum::registry::SessionInfo;
 use crate::limits::Limits;
+use crate::peers::Discovery;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -312,6 +313,12 @@ fn add_peer(admin: &Admin, args: &Args) -> CmdResult {
     };
     if let Some(m) = admin.peer_manager() {
         return match m.add_peer_from_admin(real_name) {
+            // As ElectrumX, the peer is kept; but with discovery off it is never contacted.
+            Ok(true) if m.discovery() != Discovery::On => Ok(json!(format!(
+                "peer '{real_name}' added, but PEER_DISCOVERY is {}: it is neither verified \
+                 nor listed",
+                m.discovery().as_str()
+            ))),
             Ok(true) => Ok(json!(format!("peer '{real_name}' added"))),
             Ok(false) => Err(AdminError::bad_request(format!(
                 "peer '{real_name}' not added: it may not be a peer here (blacklisted, a \

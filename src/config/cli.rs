@@ -80,6 +80,7 @@ options! {
     TOR_PROXY_PORT = "tor_proxy_port", "--tor-proxy-port", "TOR_PROXY_PORT";
     FORCE_PROXY = "force_proxy", "--force-proxy", "FORCE_PROXY";
     BLACKLIST_URL = "blacklist_url", "--blacklist-url", "BLACKLIST_URL";
+    BLACKLIST_REFRESH = "blacklist_refresh", "--blacklist-refresh", "FERRUM_BLACKLIST_REFRESH";
     PEER_ALLOW_PRIVATE = "peer_allow_private", "--peer-allow-private",
         "FERRUM_PEER_ALLOW_PRIVATE";
 }

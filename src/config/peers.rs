@@ -55,7 +55,7 @@ pub(crate) struct PeerOpts {
     /// Blacklist of peers: an http(s) URL or a file holding a JSON list of hosts, "*.domain"
     /// and IP addresses [env: BLACKLIST_URL] [default: the coin's, none for test networks]
     ///
-    /// Re-read every 10 minutes. An empty value or "none" turns it off.
+    /// Re-read every --blacklist-refresh seconds. An empty value or "none" turns it off.
     #[arg(
         long,
         global = true,
@@ -63,6 +63,15 @@ pub(crate) struct PeerOpts {
         help_heading = "Peer discovery"
     )]
     pub blacklist_url: Option<String>,
+    /// Seconds between two reads of the blacklist [env: FERRUM_BLACKLIST_REFRESH]
+    /// [default: 600, as ElectrumX]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        help_heading = "Peer discovery"
+    )]
+    pub blacklist_refresh: Option<String>,
     /// Let loopback and private addresses be peers (private networks, tests)
     /// [env: FERRUM_PEER_ALLOW_PRIVATE=true|false]
     #[arg(long, global = true, help_heading = "Peer discovery")]
@@ -79,6 +88,7 @@ impl PeerOpts {
             "tor_proxy_port" => self.tor_proxy_port.clone(),
             "force_proxy" => flag(self.force_proxy),
             "blacklist_url" => self.blacklist_url.clone(),
+            "blacklist_refresh" => self.blacklist_refresh.clone(),
             "peer_allow_private" => flag(self.peer_allow_private),
             _ => None,
         }
@@ -131,6 +141,16 @@ fn blacklist(s: &str, home: Option<&str>) -> Result<Option<BlacklistSource>, Str
     values::path(s, home).map(|p| Some(BlacklistSource::File(p)))
 }
 
+/// Seconds between blacklist reads: a whole number from 1 to a day.
+fn refresh_secs(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if (1..=86_400).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "expected a number of seconds from 1 to 86400, got \"{s}\""
+        )),
+    }
+}
+
 /// Reads the options.
 pub(super) fn build(
     layers: &Layers,
@@ -159,6 +179,9 @@ pub(super) fn build(
             .parse(cli::FORCE_PROXY, values::boolean)?
             .unwrap_or(d.force_proxy),
         blacklist,
+        blacklist_refresh: layers
+            .parse(cli::BLACKLIST_REFRESH, refresh_secs)?
+            .unwrap_or(d.blacklist_refresh),
         allow_private: layers
             .parse(cli::PEER_ALLOW_PRIVATE, values::boolean)?
             .unwrap_or(d.allow_private),
@@ -198,6 +221,7 @@ mod tests {
             ))
         );
         assert_eq!(load(&["--net", "testnet"], &[]).unwrap().blacklist, None);
+        assert_eq!(d.blacklist_refresh, 600);
     }
 
     #[test]
@@ -243,6 +267,9 @@ mod tests {
             env("BLACKLIST_URL", "https://example.com/b.json").blacklist,
             Some(BlacklistSource::Url("https://example.com/b.json".into()))
         );
+        assert_eq!(env("FERRUM_BLACKLIST_REFRESH", "5").blacklist_refresh, 5);
+        let flag = load(&["--blacklist-refresh", "3600"], &[]).unwrap();
+        assert_eq!(flag.blacklist_refresh, 3600);
         assert_eq!(
             env("BLACKLIST_URL", "file:///etc/b.json").blacklist,
             Some(BlacklistSource::File(PathBuf::from("/etc/b.json")))
@@ -264,6 +291,12 @@ mod tests {
         assert!(err("FERRUM_PEER_ALLOW_PRIVATE", "x").starts_with("FERRUM_PEER_ALLOW_PRIVATE: "));
         assert!(err("BLACKLIST_URL", "ftp://x/y").contains("neither an http"));
         assert!(err("BLACKLIST_URL", "https://").contains("not a valid URL"));
+        for bad in ["0", "-1", "86401", "ten"] {
+            assert!(
+                err("FERRUM_BLACKLIST_REFRESH", bad).starts_with("FERRUM_BLACKLIST_REFRESH: "),
+                "{bad}"
+            );
+        }
         let e = format!(
             "{:#}",
             load(&["--peer-discovery", "maybe"], &[]).unwrap_err()

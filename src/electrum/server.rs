@@ -82,7 +82,8 @@ fn start_peers(config: &Config, shared: &Arc<Shared>) -> Arc<PeerManager> {
         features,
     });
     let manager = PeerManager::new(manager_config, local);
-    // The task ends with the runtime; the table is saved after every change.
+    // The task ends with the runtime; the table is saved whenever no verification runs, and
+    // at least once a minute while some do.
     let _task = manager.start();
     manager
 }

@@ -371,7 +371,7 @@ async fn direct(
             TcpSocket::new_v6()
         }
         .map_err(connect_err)?;
-        if let Some(local) = local.filter(|l| l.is_ipv4() == addr.is_ipv4()) {
+        if let Some(local) = local.filter(|l| can_bind(*l, addr.ip())) {
             socket
                 .bind(SocketAddr::new(local, 0))
                 .map_err(connect_err)?;
@@ -382,6 +382,13 @@ async fn direct(
         }
     }
     Err(last)
+}
+
+/// Whether a connection to `target` may go out from `local` (the address we listen on): the
+/// same family, and a loopback address only towards loopback (a socket bound to 127.0.0.1
+/// cannot reach another host, and `SERVICES` defaults to 127.0.0.1).
+pub(crate) fn can_bind(local: IpAddr, target: IpAddr) -> bool {
+    local.is_ipv4() == target.is_ipv4() && (!local.is_loopback() || target.is_loopback())
 }
 
 /// A connection through a SOCKS5 proxy. Onion names go to the proxy as names; other names

@@ -180,3 +180,29 @@ async fn onion_hosts_go_to_the_proxy_by_name() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Proxy { .. }), "{err}");
 }
+
+#[test]
+fn a_loopback_listening_address_is_the_source_only_towards_loopback() {
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    // The default SERVICES (127.0.0.1) must not be bound for a public peer: that fails with
+    // EINVAL, and every clearnet verification with it.
+    assert!(!can_bind(ip("127.0.0.1"), ip("1.1.1.1")));
+    assert!(can_bind(ip("127.0.0.1"), ip("127.2.0.3")));
+    assert!(can_bind(ip("203.0.113.5"), ip("1.1.1.1")));
+    assert!(can_bind(ip("10.0.0.2"), ip("10.0.0.3")));
+    assert!(!can_bind(ip("203.0.113.5"), ip("2001:db8::1")));
+    assert!(!can_bind(ip("::1"), ip("2001:db8::1")));
+}
+
+#[tokio::test]
+async fn a_peer_is_reached_from_the_listening_address_when_it_can_be() {
+    // From 127.0.0.5 towards 127.0.0.1: the peer sees that source. A public target is not
+    // tried here (tests dial loopback only); `can_bind` covers it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let local: IpAddr = "127.0.0.5".parse().unwrap();
+    let accept = tokio::spawn(async move { listener.accept().await.map(|(_, a)| a.ip()) });
+    let (_s, ip) = direct("127.0.0.1", port, Some(local)).await.unwrap();
+    assert_eq!(ip, "127.0.0.1".parse::<IpAddr>().unwrap());
+    assert_eq!(accept.await.unwrap().unwrap(), local);
+}

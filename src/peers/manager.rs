@@ -5,7 +5,7 @@
 //! At start it loads `peers.json` from the DB directory; its task then looks for the SOCKS
 //! proxy (`TOR_PROXY_HOST`/`TOR_PROXY_PORT`, or ports 9050, 9150 and 1080, again every
 //! [`PROXY_RETRY_SECS`] until found), adds the coin's seeds, reads the blacklist every
-//! [`BLACKLIST_REFRESH_SECS`], and verifies every due peer, at most
+//! [`PeerSettings::blacklist_refresh`] seconds, and verifies every due peer, at most
 //! [`ManagerConfig::concurrency`] at once and each within [`ManagerConfig::verify_timeout`], so a
 //! hanging or lying peer delays no other. Outcomes go to the table and the table to disk.
 //! A peer added by a client, the admin or another peer wakes the task at once.
@@ -34,8 +34,6 @@ use tokio::time::timeout;
 
 /// ElectrumX's `_detect_proxy` pause between two searches for the proxy.
 pub const PROXY_RETRY_SECS: u64 = 900;
-/// ElectrumX's `_refresh_blacklist` pause.
-pub const BLACKLIST_REFRESH_SECS: u64 = 600;
 /// Verifications run at once by default.
 pub const CONCURRENCY: usize = 8;
 /// Longest verification by default (ElectrumX has none; a peer answering each request just
@@ -212,15 +210,22 @@ impl PeerManager {
             .map_err(|e| e.to_string())?;
         let host = peer.host.clone();
         let mut rng = rand::thread_rng();
-        let known = {
+        let taken = {
             let mut t = self.table();
+            // A known peer that has since become unacceptable (blacklisted) is not "added".
+            let acceptable = t.acceptable(&peer);
             t.note_peers(vec![peer], Source::Admin, None, &mut rng);
-            t.get(&host).is_some()
+            acceptable && t.get(&host).is_some()
         };
-        if known {
+        if taken {
             self.wake.notify_one();
         }
-        Ok(known)
+        Ok(taken)
+    }
+
+    /// `PEER_DISCOVERY`.
+    pub fn discovery(&self) -> Discovery {
+        self.config.settings.discovery
     }
 
     /// Peers by status.
@@ -342,7 +347,10 @@ impl PeerManager {
                     tracing::info!("forgetting unreachable peer {host}");
                 }
             }
-            Outcome::Skipped(why) => tracing::debug!("peer {host} not tried: {why}"),
+            Outcome::Skipped(why) => {
+                tracing::debug!("peer {host} not tried: {why}");
+                t.skipped(host);
+            }
         }
     }
 
@@ -416,11 +424,12 @@ impl PeerManager {
         }
     }
 
-    /// Reads the blacklist every [`BLACKLIST_REFRESH_SECS`].
+    /// Reads the blacklist every [`PeerSettings::blacklist_refresh`] seconds.
     async fn blacklist_loop(self: Arc<Self>, source: BlacklistSource) {
+        let pause = Duration::from_secs(self.config.settings.blacklist_refresh.max(1));
         loop {
             self.refresh_blacklist(&source).await;
-            tokio::time::sleep(Duration::from_secs(BLACKLIST_REFRESH_SECS)).await;
+            tokio::time::sleep(pause).await;
         }
     }
 

@@ -48,6 +48,17 @@ pub enum Discovery {
     Off,
 }
 
+impl Discovery {
+    /// The `PEER_DISCOVERY` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Discovery::On => "on",
+            Discovery::SelfOnly => "self",
+            Discovery::Off => "off",
+        }
+    }
+}
+
 /// Where the blacklist is read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlacklistSource {
@@ -72,6 +83,8 @@ pub struct PeerSettings {
     pub force_proxy: bool,
     /// `BLACKLIST_URL`; `None` when there is none.
     pub blacklist: Option<BlacklistSource>,
+    /// `FERRUM_BLACKLIST_REFRESH`: seconds between two reads of the blacklist (ElectrumX: 600).
+    pub blacklist_refresh: u64,
     /// `FERRUM_PEER_ALLOW_PRIVATE`: loopback and private addresses may be peers.
     pub allow_private: bool,
 }
@@ -79,6 +92,9 @@ pub struct PeerSettings {
 /// Ports probed for a SOCKS proxy when `TOR_PROXY_PORT` is unset (ElectrumX's
 /// `PeerManager._detect_proxy`).
 pub const TOR_PROXY_PORTS: [u16; 3] = [9050, 9150, 1080];
+
+/// ElectrumX's `_refresh_blacklist` pause: the default of [`PeerSettings::blacklist_refresh`].
+pub const BLACKLIST_REFRESH_SECS: u64 = 600;
 
 impl Default for PeerSettings {
     fn default() -> Self {
@@ -89,6 +105,7 @@ impl Default for PeerSettings {
             tor_proxy_port: None,
             force_proxy: false,
             blacklist: None,
+            blacklist_refresh: BLACKLIST_REFRESH_SECS,
             allow_private: false,
         }
     }

@@ -243,7 +243,14 @@ impl PeerTable {
 
     /// Whether a SOCKS proxy is known: without one, onion peers are not taken (ElectrumX's
     /// `_note_peers`).
+    /// When one appears, every peer is due at once: those skipped for want of it (onion peers,
+    /// or all with `FORCE_PROXY`) are tried now rather than at their next retry.
     pub fn set_proxy_available(&mut self, available: bool) {
+        if available && !self.proxy {
+            for e in self.peers.values_mut() {
+                e.retry_now = true;
+            }
+        }
         self.proxy = available;
     }
 
@@ -285,7 +292,7 @@ impl PeerTable {
 
     /// Whether a host (and address) may be a peer at all: its kind, our own hosts, the
     /// blacklist.
-    fn acceptable(&self, peer: &Peer) -> bool {
+    pub fn acceptable(&self, peer: &Peer) -> bool {
         let kind_ok = |k: AddressKind| k.acceptable(self.allow_private);
         kind_ok(peer.host.kind())
             && peer.ip.is_none_or(|ip| kind_ok(AddressKind::of_ip(ip)))
@@ -390,6 +397,14 @@ impl PeerTable {
         e.last_try = Some(now);
         e.retry_now = false;
         Some(&e.peer)
+    }
+
+    /// An attempt that did not happen (no proxy to reach the peer through): it does not count
+    /// towards the back-off nor towards forgetting the peer.
+    pub fn skipped(&mut self, host: &Host) {
+        if let Some(e) = self.peers.get_mut(host) {
+            e.try_count = e.try_count.saturating_sub(1);
+        }
     }
 }
 

@@ -153,7 +153,8 @@ where
     if use_proxy && proxy.is_none() {
         return Outcome::Skipped("no proxy to reach it through".into());
     }
-    let timeout = if use_proxy {
+    // ElectrumX: 120 s for onion peers, 30 s for others even through the proxy.
+    let timeout = if peer.host.is_onion() {
         config.request_timeout_tor
     } else {
         config.request_timeout
@@ -233,15 +234,28 @@ async fn checks(
 
     if register(config, host, &learnt) {
         tracing::info!("registering ourselves with {host}");
-        client
-            .request("server.add_peer", json!([local.features()]))
-            .await?;
+        let features = registration(local.features(), config.me.as_ref());
+        client.request("server.add_peer", json!([features])).await?;
     }
     Ok(Outcome::Good {
         features,
         height,
         learnt,
     })
+}
+
+/// Our features as sent to `server.add_peer`, with `hosts` cut to the identity we register
+/// (`me`): a peer takes the first host of the list, and JSON objects are sorted here, so an
+/// onion name (or another identity) could otherwise come first and be registered instead.
+pub(crate) fn registration(mut features: Value, me: Option<&Peer>) -> Value {
+    if let Some(me) = me
+        && let Some(hosts) = features.get_mut("hosts").and_then(Value::as_object_mut)
+        && let Some(mine) = hosts.get(me.host.as_str()).cloned()
+    {
+        hosts.clear();
+        hosts.insert(me.host.as_str().to_string(), mine);
+    }
+    features
 }
 
 /// ElectrumX's `_send_headers_subscribe`: the peer's height and the header below the lower tip.

@@ -92,6 +92,11 @@ impl PeerTable {
         if !self.acceptable(&peer) {
             return AddPeerCheck::Refused(format!("{} may not be a peer", peer.host));
         }
+        // ElectrumX answers true and then drops it; refusing first keeps the rate-limit bucket
+        // and the onion permit.
+        if peer.host.is_onion() && !self.proxy {
+            return AddPeerCheck::Refused("no proxy to reach onion peers".into());
+        }
         if !self
             .adds
             .check(&add_peer_bucket(&peer.host, self.allow_private), now)

@@ -103,6 +103,29 @@ fn retry_schedule_backs_off_exponentially() {
 }
 
 #[test]
+fn tries_skipped_for_want_of_a_proxy_do_not_back_off_and_a_new_proxy_makes_all_due() {
+    let mut t = table(Discovery::On);
+    let h = host("a.example.com");
+    t.import_seeds(&["a.example.com s t"], &mut rng());
+    let mut now = T0;
+    for _ in 0..40 {
+        t.begin_try(&h, now);
+        t.skipped(&h);
+        let e = t.get(&h).expect("never forgotten");
+        assert_eq!(e.try_count, 0);
+        assert_eq!(e.next_try(), now + STALE_SECS - 2 * WAKEUP_SECS);
+        now = e.next_try();
+    }
+    assert!(t.due(now - 1).is_empty());
+    t.set_proxy_available(true);
+    assert_eq!(t.due(now - 1), std::slice::from_ref(&h));
+    // Only its appearance does that.
+    t.begin_try(&h, now);
+    t.set_proxy_available(true);
+    assert!(t.due(now).is_empty());
+}
+
+#[test]
 fn never_good_and_bad_peers_are_forgotten_after_three_tries() {
     let mut t = table(Discovery::On);
     let (a, b) = (host("a.example.com"), host("b.example.com"));
@@ -434,7 +457,13 @@ fn add_peer_is_rate_limited_and_checked_against_the_caller() {
         t.on_add_peer(&json!([]), caller, T0, &mut rng()),
         AddPeerCheck::Refused(_)
     ));
-    // Onion hosts: accepted once per random interval (with a proxy).
+    // Onion hosts: refused without a proxy, and that uses no permit...
+    assert_eq!(
+        add(&mut t, &onion(1), T0),
+        AddPeerCheck::Refused("no proxy to reach onion peers".into())
+    );
+    assert_eq!(t.onion_permit_at, 0);
+    // ...then accepted once per random interval.
     t.set_proxy_available(true);
     let first = add(&mut t, &onion(1), T0);
     assert_eq!(first, AddPeerCheck::Accepted(vec![host(&onion(1))]));
