@@ -1,158 +1,32 @@
-//! Peer discovery between real Ferrum servers on loopback: three servers on one regtest
-//! bitcoind, each reachable on its own address (127.0.0.2, .3, .4) and reporting it, with
-//! `FERRUM_PEER_ALLOW_PRIVATE` so that loopback addresses count as peers. Each hears of one
-//! other through a client's `server.add_peer` (whose host must be the caller's address);
-//! verification, announcing ourselves to peers that do not list us, and learning from
-//! `server.peers.subscribe` must then make every server list the two others (besides
-//! itself: its reported address is a peer address here), and the Electrum wallet connected to
-//! one learns the others from it. And a Ferrum and ElectrumX 2.0 verify each other.
+//! Peer discovery between real servers on loopback, all following one regtest bitcoind: three
+//! Ferrums and ElectrumX 2.0 on their own addresses (each Ferrum with
+//! `FERRUM_PEER_ALLOW_PRIVATE`, so that loopback addresses count as peers), each told of one
+//! other by its operator (`ferrum rpc add_peer`, `electrumx_rpc add_peer`). Verification,
+//! registering with peers that do not list us and learning from `server.peers.subscribe`
+//! must make every Ferrum list all the others; ElectrumX verifies the Ferrum it was told of;
+//! the Electrum wallet learns the servers from the Ferrum it uses; a restarted Ferrum still
+//! knows its peers; a reloaded blacklist hides a peer.
 
 mod common;
 
 use common::electrum::Electrum;
-use common::server::{Client, FerrumServer, base_env, free_port, http_get, sample};
+use common::peers::{DEADLINE, PeerServer, table_rows};
+use common::server::{Client, free_port, http_get, sample};
 use ferrum::chaingen::Bitcoind;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeSet;
-use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::io::{Read, Write};
+use std::net::{IpAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Generous: verifications run at once, but the machine is shared with other tests.
-const DEADLINE: Duration = Duration::from_secs(120);
-
-/// A Ferrum's environment with discovery on, loopback peers allowed, these `SERVICES` and
-/// `REPORT_SERVICES` (`{port}`: its TCP port).
-fn discovery_env<'a>(services: &'a str, report: &'a str) -> Vec<(&'a str, &'a str)> {
-    let mut env: Vec<(&str, &str)> = base_env();
-    env.extend([
-        ("PEER_DISCOVERY", "on"),
-        ("FERRUM_PEER_ALLOW_PRIVATE", "true"),
-        ("SERVICES", services),
-        ("REPORT_SERVICES", report),
-    ]);
-    env
-}
-
-/// A Ferrum serving on `ip` (for peers) and on 127.0.0.1 (for the test), same port, with its
-/// metrics on `metrics_port`.
-fn start(d: &Bitcoind, ip: &'static str, metrics_port: u16) -> FerrumServer {
-    let services = format!("tcp://{ip}:{{port}},tcp://127.0.0.1:{{port}}");
-    let report = format!("tcp://{ip}:{{port}}");
-    let metrics = format!("127.0.0.1:{metrics_port}");
-    let mut env = discovery_env(&services, &report);
-    env.push(("FERRUM_METRICS", metrics.as_str()));
-    FerrumServer::start(d, &env)
-}
-
-fn session(port: u16) -> Client {
-    Client::negotiated(port, "1.4")
-}
-
-/// The hosts a server's `server.peers.subscribe` lists, checking each entry's shape
-/// (`[ip, host, ["v1.x", "t<port>", ...]]`).
-fn listed(port: u16) -> BTreeSet<String> {
-    let r = session(port).request("server.peers.subscribe", json!([]));
-    let list = r["result"].as_array().cloned().unwrap_or_default();
-    list.iter()
-        .map(|e| {
-            let host = e[1].as_str().unwrap_or_default().to_string();
-            assert_eq!(e[0], json!(host), "ip of a loopback peer is its host: {e}");
-            let features: Vec<&str> = e[2]
-                .as_array()
-                .unwrap_or_else(|| panic!("no feature list: {e}"))
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            assert!(features.iter().any(|f| f.starts_with("v1.")), "{e}");
-            assert!(features.iter().any(|f| f.starts_with('t')), "{e}");
-            host
-        })
-        .collect()
-}
-
-fn wait_listed(server: &FerrumServer, name: &str, want: &[&str]) {
-    let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let got = listed(server.port());
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} lists {got:?}, not {want:?}; its log:\n{}",
-            server.stderr_tail(80)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// `server.add_peer` with `peer`'s own features, sent from `from` (a loopback address).
-fn add_peer(to: &FerrumServer, from: &str, peer: &FerrumServer) -> Value {
-    let features = session(peer.port()).request("server.features", json!([]))["result"].clone();
-    let mut c = Client::connect_from(from, to.port());
-    c.request("server.version", json!(["ferrum-tests", "1.4"]));
-    c.request("server.add_peer", json!([features]))["result"].clone()
-}
-
-#[test]
-fn three_servers_told_of_one_peer_each_end_up_listing_all_the_others() {
-    let d = Bitcoind::start().unwrap();
-    d.mine(12).unwrap();
-    let metrics = free_port();
-    let a = start(&d, "127.0.0.2", metrics);
-    let b = start(&d, "127.0.0.3", free_port());
-    let c = start(&d, "127.0.0.4", free_port());
-    let (ha, hb, hc) = ("127.0.0.2", "127.0.0.3", "127.0.0.4");
-    for (s, me) in [(&a, ha), (&b, hb), (&c, hc)] {
-        assert_eq!(listed(s.port()), BTreeSet::from([me.to_string()]));
-    }
-
-    // C tells B about itself, from its own address: B verifies C, and C learns B when B
-    // registers itself with C (C did not list B).
-    assert_eq!(add_peer(&b, hc, &c), json!(true));
-    wait_listed(&b, "B", &[hb, hc]);
-    wait_listed(&c, "C", &[hb, hc]);
-
-    // B tells A about itself: A verifies B, learns C from B's list and verifies it too, and
-    // registers itself with both.
-    assert_eq!(add_peer(&a, hb, &b), json!(true));
-    for (s, name) in [(&a, "A"), (&b, "B"), (&c, "C")] {
-        wait_listed(s, name, &[ha, hb, hc]);
-    }
-    // A's table, as Prometheus sees it: its two peers verified.
-    let (_, text) = http_get(metrics, "/metrics");
-    assert_eq!(
-        sample(&text, "ferrum_peers{state=\"good\"}"),
-        Some(2.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, "ferrum_peers{state=\"bad\"}"),
-        Some(0.0),
-        "{text}"
-    );
-
-    // The Electrum wallet connected to A (not --oneserver) learns B and C from it.
-    let wallet = Electrum::start(a.port(), false);
-    wallet.wait_for("B and C among its servers", |w| {
-        let servers = w.json(&["getservers"]);
-        let known = |h: &str| servers.get(h).is_some();
-        if known(hb) && known(hc) {
-            Ok(())
-        } else {
-            Err(format!("getservers: {servers}"))
-        }
-    });
-    drop(wallet);
-
-    // A host that is not the caller's address is refused (ElectrumX's on_add_peer), and so
-    // is a second add_peer of one host within 10 minutes.
-    assert_eq!(add_peer(&a, "127.0.0.9", &c), json!(false));
-    assert_eq!(add_peer(&a, hb, &b), json!(false));
-}
+/// ElectrumX's address: its own IPv4 /16, as B and C share one and A (the machine's name,
+/// 127.0.1.1 on Debian) is in 127.0/16, so the two-per-/16 rule lets every Ferrum list all.
+const EX_IP: &str = "127.4.0.1";
+const B_IP: &str = "127.2.0.2";
+const C_IP: &str = "127.2.0.3";
 
 /// ElectrumX 2.0 (PyPI `e-x`, installed by `scripts/install-peers electrumx`, which
 /// `scripts/test` runs) at `ELECTRUMX_SERVER` or in the cache's venv.
@@ -174,7 +48,7 @@ fn electrumx_server() -> PathBuf {
     exe
 }
 
-/// ElectrumX on 127.0.0.2 (reported by that address, so it never counts itself as a public
+/// ElectrumX on [`EX_IP`] (reported by that address, so it never counts itself as a public
 /// peer), discovery on, announcing off (ElectrumX refuses a private REPORT_SERVICES address
 /// otherwise), synced to `d`.
 struct ElectrumX {
@@ -208,9 +82,9 @@ impl ElectrumX {
             )
             .env(
                 "SERVICES",
-                format!("tcp://127.0.0.2:{port},rpc://127.0.0.1:{rpc_port}"),
+                format!("tcp://{EX_IP}:{port},rpc://127.0.0.1:{rpc_port}"),
             )
-            .env("REPORT_SERVICES", format!("tcp://127.0.0.2:{port}"))
+            .env("REPORT_SERVICES", format!("tcp://{EX_IP}:{port}"))
             .env("PEER_DISCOVERY", "on")
             .env("PEER_ANNOUNCE", "")
             .env("ALLOW_ROOT", "1")
@@ -233,7 +107,7 @@ impl ElectrumX {
     }
 
     fn session(&self) -> Option<Client> {
-        let stream = TcpStream::connect(("127.0.0.2", self.port)).ok()?;
+        let stream = TcpStream::connect((EX_IP, self.port)).ok()?;
         let mut c = Client::from_stream(stream);
         c.try_request("server.version", json!(["ferrum-tests", "1.4"]))?;
         Some(c)
@@ -278,25 +152,51 @@ fn loopback_host_name() -> (String, IpAddr) {
     }
 }
 
+/// `electrumx_rpc --port <its admin> args...`: its stdout.
+fn electrumx_rpc(ex: &ElectrumX, args: &[&str]) -> String {
+    let out = Command::new(electrumx_server().with_file_name("electrumx_rpc"))
+        .args(["--port", &ex.rpc_port.to_string()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "electrumx_rpc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A client's `server.add_peer` of `features`, sent to `to` from the address `from`.
+fn client_add_peer(to: &PeerServer, from: &str, features: &serde_json::Value) -> serde_json::Value {
+    let mut c = Client::connect_from(from, to.port());
+    c.request("server.version", json!(["ferrum-tests", "1.4"]));
+    c.request("server.add_peer", json!([features]))["result"].clone()
+}
+
 #[test]
-fn ferrum_and_electrumx_verify_each_other() {
+fn three_ferrums_and_electrumx_told_of_one_peer_each_all_verify_each_other() {
     let d = Bitcoind::start_with(&["-txindex=1", "-txospenderindex=1"]).unwrap();
     d.mine(12).unwrap();
-    let (name, ip) = loopback_host_name();
-    let services = if ip == IpAddr::from([127, 0, 0, 1]) {
-        "tcp://127.0.0.1:{port}".to_string()
-    } else {
-        format!("tcp://{ip}:{{port}},tcp://127.0.0.1:{{port}}")
-    };
-    let report = format!("tcp://{name}:{{port}}");
-    let ferrum = FerrumServer::start(&d, &discovery_env(&services, &report));
+    // A is known by the machine's name, as a public server is; B and C by their addresses.
+    let (name, a_ip) = loopback_host_name();
+    let metrics = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics}");
+    let a = PeerServer::start(
+        &d,
+        &a_ip.to_string(),
+        &format!("tcp://{name}:{{port}}"),
+        &[("FERRUM_METRICS", &metrics_addr)],
+    );
+    let b = PeerServer::start(&d, B_IP, &format!("tcp://{B_IP}:{{port}}"), &[]);
+    let mut c = PeerServer::start(&d, C_IP, &format!("tcp://{C_IP}:{{port}}"), &[]);
     let ex = ElectrumX::start(&d);
     let deadline = Instant::now() + DEADLINE;
     let mut ex_session = loop {
-        if let Some(mut c) = ex.session() {
-            let tip = c.request("blockchain.headers.subscribe", json!([]));
+        if let Some(mut s) = ex.session() {
+            let tip = s.request("blockchain.headers.subscribe", json!([]));
             if tip["result"]["height"] == json!(12) {
-                break c;
+                break s;
             }
         }
         assert!(
@@ -306,42 +206,205 @@ fn ferrum_and_electrumx_verify_each_other() {
         );
         std::thread::sleep(Duration::from_millis(500));
     };
+    for (s, me) in [(&a, name.as_str()), (&b, B_IP), (&c, C_IP)] {
+        assert_eq!(s.listed(), BTreeSet::from([me.to_string()]));
+    }
 
-    // ElectrumX's features, sent to Ferrum from ElectrumX's address: Ferrum verifies it.
-    let features = ex_session.request("server.features", json!([]))["result"].clone();
-    let mut c = Client::connect_from("127.0.0.2", ferrum.port());
-    c.request("server.version", json!(["ferrum-tests", "1.4"]));
-    let added = c.request("server.add_peer", json!([features]));
-    assert_eq!(added["result"], json!(true), "{added}");
-    wait_listed(&ferrum, "Ferrum", &[&name, "127.0.0.2"]);
+    // Each is told of one other: A of ElectrumX, B of A, C of B, ElectrumX of A.
+    a.add_peer(&format!("{EX_IP} t{}", ex.port));
+    b.add_peer(&format!("{name} t{}", a.port()));
+    c.add_peer(&format!("{B_IP} t{}", b.port()));
+    electrumx_rpc(&ex, &["add_peer", &format!("{name} t{}", a.port())]);
 
-    // ElectrumX told of Ferrum by its operator verifies it and lists it to its clients.
-    let rpc = electrumx_server().with_file_name("electrumx_rpc");
-    let real_name = format!("{name} t{}", ferrum.port());
-    let out = Command::new(&rpc)
-        .args(["--port", &ex.rpc_port.to_string(), "add_peer", &real_name])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = [name.as_str(), B_IP, C_IP, EX_IP];
+    for (s, n) in [(&a, "A"), (&b, "B"), (&c, "C")] {
+        s.wait_listed(n, &all);
+    }
+    // ElectrumX's table shows A good.
     let deadline = Instant::now() + DEADLINE;
     loop {
-        let r = ex_session.request("server.peers.subscribe", json!([]));
-        let hosts: Vec<&str> = r["result"]
-            .as_array()
-            .map(|l| l.iter().filter_map(|e| e[1].as_str()).collect())
-            .unwrap_or_default();
-        if hosts.contains(&name.as_str()) {
+        let rows = table_rows(&electrumx_rpc(&ex, &["peers"]));
+        if rows.iter().any(|(h, s)| *h == name && s == "good") {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "ElectrumX lists {hosts:?}, not {name}:\n{}",
+            "ElectrumX's peers: {rows:?}\n{}",
             ex.log_tail()
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    // A's table, through `ferrum rpc peers` and Prometheus: its three peers verified.
+    let table: BTreeSet<(String, String)> = a.table().into_iter().collect();
+    let want: BTreeSet<(String, String)> = [B_IP, C_IP, EX_IP]
+        .iter()
+        .map(|h| (h.to_string(), "good".to_string()))
+        .collect();
+    assert_eq!(table, want);
+    let (_, text) = http_get(metrics, "/metrics");
+    assert_eq!(
+        sample(&text, "ferrum_peers{state=\"good\"}"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "ferrum_peers{state=\"bad\"}"),
+        Some(0.0),
+        "{text}"
+    );
+
+    // The Electrum wallet connected to A (not --oneserver) learns the others from it.
+    let wallet = Electrum::start(a.port(), false);
+    wallet.wait_for("B, C and ElectrumX among its servers", |w| {
+        let servers = w.json(&["getservers"]);
+        if [B_IP, C_IP, EX_IP].iter().all(|h| servers.get(h).is_some()) {
+            Ok(())
+        } else {
+            Err(format!("getservers: {servers}"))
+        }
+    });
+    drop(wallet);
+
+    // A client's add_peer: ElectrumX's features from ElectrumX's address are taken (it
+    // announces to no one, so its rate-limit bucket at B is fresh), not a second time within
+    // 10 minutes; a host that is not the caller's address is refused.
+    let features = ex_session.request("server.features", json!([]))["result"].clone();
+    assert_eq!(client_add_peer(&b, EX_IP, &features), json!(true));
+    assert_eq!(client_add_peer(&b, EX_IP, &features), json!(false));
+    let mut other = features.clone();
+    other["hosts"] = json!({"127.9.0.9": {"tcp_port": 50001}});
+    assert_eq!(client_add_peer(&b, "127.0.0.9", &other), json!(false));
+    let log = b.server.stderr();
+    assert!(
+        log.contains(&format!(
+            "rejected add_peer request from {EX_IP} (rate limited)"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("rejected add_peer request from 127.0.0.9 (source-destination mismatch)"),
+        "{log}"
+    );
+
+    // C restarts: it knows its peers from peers.json at once, and lists them again.
+    c.server.restart();
+    let hosts: BTreeSet<String> = c.table().into_iter().map(|(h, _)| h).collect();
+    let others: BTreeSet<String> = [name.as_str(), B_IP, EX_IP]
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    assert_eq!(hosts, others, "{}", c.server.stderr_tail(40));
+    assert!(
+        c.server
+            .stderr()
+            .contains("peers: 3 of 3 saved peers restored")
+    );
+    c.wait_listed("C after its restart", &all);
+}
+
+/// Serves one body (and status) over HTTP to every GET, for as long as the test runs.
+struct HttpFile {
+    port: u16,
+    reply: Arc<Mutex<(u16, String)>>,
+}
+
+impl HttpFile {
+    fn start(body: &str) -> HttpFile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let reply = Arc::new(Mutex::new((200, body.to_string())));
+        let shared = reply.clone();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let (status, body) = shared.lock().unwrap().clone();
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        HttpFile { port, reply }
+    }
+
+    fn set(&self, status: u16, body: &str) {
+        *self.reply.lock().unwrap() = (status, body.to_string());
+    }
+}
+
+#[test]
+fn the_blacklist_is_re_read_and_a_failed_read_keeps_it() {
+    let d = Bitcoind::start().unwrap();
+    d.mine(12).unwrap();
+    let http = HttpFile::start("[]");
+    let url = format!("http://127.0.0.1:{}/blacklist.json", http.port);
+    let (d_ip, e_ip) = ("127.3.0.1", "127.3.0.2");
+    let a = PeerServer::start(
+        &d,
+        d_ip,
+        &format!("tcp://{d_ip}:{{port}}"),
+        &[
+            ("BLACKLIST_URL", url.as_str()),
+            ("FERRUM_BLACKLIST_REFRESH", "1"),
+        ],
+    );
+    let b = PeerServer::start(
+        &d,
+        e_ip,
+        &format!("tcp://{e_ip}:{{port}}"),
+        &[("PEER_DISCOVERY", "self")],
+    );
+    a.add_peer(&format!("{e_ip} t{}", b.port()));
+    a.wait_listed("A", &[d_ip, e_ip]);
+
+    // Blacklisted by address: no longer listed, and not taken again.
+    http.set(200, &format!("[\"{e_ip}\", \"*.example.com\"]"));
+    a.wait_listed("A with B blacklisted", &[d_ip]);
+    let out = a.rpc_output(&["add_peer", &format!("{e_ip} t{}", b.port())]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not added"),
+        "{out:?}"
+    );
+
+    // The blacklist server fails: the list read last is kept.
+    http.set(500, "oops");
+    let wait = |what: &str, done: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + DEADLINE;
+        while !done(&a.server.stderr()) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}:\n{}",
+                a.server.stderr_tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait("a failed read", &|log| {
+        log.contains("could not read the blacklist")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(a.listed(), BTreeSet::from([d_ip.to_string()]));
+
+    // Taken off the list: B may be added again.
+    http.set(200, "[]");
+    let deadline = Instant::now() + DEADLINE;
+    while !a
+        .rpc_output(&["add_peer", &format!("{e_ip} t{}", b.port())])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "{}", a.server.stderr_tail(40));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    a.wait_listed("A with B off the blacklist", &[d_ip, e_ip]);
 }

@@ -4,7 +4,9 @@
 
 pub mod electrum;
 pub mod model;
+pub mod peers;
 pub mod server;
+pub mod socks;
 
 use ferrum::chain::Bitcoin;
 use ferrum::chaingen::Bitcoind;

@@ -34,6 +34,10 @@ pub struct FerrumServer {
     dir: tempfile::TempDir,
     port: u16,
     stderr_path: PathBuf,
+    /// What it was started with, for [`FerrumServer::restart`].
+    env: Vec<(String, String)>,
+    rpc_port: u16,
+    cookie: PathBuf,
 }
 
 impl FerrumServer {
@@ -58,56 +62,89 @@ impl FerrumServer {
     }
 
     fn try_start(d: &Bitcoind, env: &[(&str, &str)]) -> Result<FerrumServer, String> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let stderr_path = dir.path().join("ferrum.stderr");
-        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let mut s = FerrumServer {
+            child: None,
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            stderr_path: PathBuf::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            rpc_port: d.rpc_port(),
+            cookie: d.cookie_file(),
+        };
+        s.stderr_path = s.dir.path().join("ferrum.stderr");
+        s.spawn()?;
+        Ok(s)
+    }
+
+    /// Starts the process on this server's directory and port (its stderr appended to the
+    /// file), and waits until the port accepts.
+    fn spawn(&mut self) -> Result<(), String> {
+        let port = self.port;
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_path)
+            .expect("stderr file");
         let mut c = Command::new(env!("CARGO_BIN_EXE_ferrum"));
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir.path())
+            .env("HOME", self.dir.path())
             .env("LOG_LEVEL", "info")
-            .env("DB_DIRECTORY", dir.path().join("db"))
-            .env("DAEMON_URL", format!("127.0.0.1:{}", d.rpc_port()))
+            .env("DB_DIRECTORY", self.dir.path().join("db"))
+            .env("DAEMON_URL", format!("127.0.0.1:{}", self.rpc_port))
             .env("SERVICES", format!("tcp://127.0.0.1:{port}"))
             // Tests contact no peer unless they ask for discovery (`env` may turn it on).
             .env("PEER_DISCOVERY", "off");
-        for (k, v) in env {
+        for (k, v) in &self.env {
             // "{port}" stands for the TCP port chosen here (e.g. to add services to SERVICES).
             c.env(k, v.replace("{port}", &port.to_string()));
         }
         c.args(["--net", "regtest", "--cookie-file"])
-            .arg(d.cookie_file())
+            .arg(&self.cookie)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
-        let child = c.spawn().map_err(|e| format!("spawn ferrum: {e}"))?;
-        let mut s = FerrumServer {
-            child: Some(child),
-            dir,
-            port,
-            stderr_path,
-        };
+        self.child = Some(c.spawn().map_err(|e| format!("spawn ferrum: {e}"))?);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = s.child.as_mut().unwrap().try_wait().unwrap() {
-                s.child = None;
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                self.child = None;
                 return Err(format!(
                     "exited with {status}; stderr:\n{}",
-                    s.stderr_tail(60)
+                    self.stderr_tail(60)
                 ));
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(s);
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(format!(
                     "port {port} not open after {START_TIMEOUT:?}; stderr:\n{}",
-                    s.stderr_tail(60)
+                    self.stderr_tail(60)
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Stops the server with SIGTERM (waiting for it to exit 0) and starts it again on the same
+    /// directory, port and environment.
+    pub fn restart(&mut self) {
+        let mut child = self.child.take().expect("a running server");
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+        let status = child.wait().unwrap();
+        assert!(status.success(), "ferrum exited with {status}");
+        if let Err(e) = self.spawn() {
+            panic!("ferrum did not restart: {e}");
+        }
+    }
+
+    /// The directory holding its `db/`.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// The Electrum TCP port on 127.0.0.1.
