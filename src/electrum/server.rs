@@ -250,6 +250,10 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         );
         Ok(())
     };
+    // The peer table as it is now (its task saves at most once a minute while it verifies).
+    if let Some(peers) = shared.peers.get() {
+        peers.save_now();
+    }
     // Make every commit durable now rather than leaving it to RocksDB's WAL replay.
     if let Err(e) = store.persist() {
         tracing::error!("flushing the index failed: {e:#}");

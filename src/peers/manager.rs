@@ -354,6 +354,22 @@ impl PeerManager {
         }
     }
 
+    /// Saves the table to `peers.json` now, on this thread (at shutdown: the task saves at most
+    /// once a minute while verifications run). Nothing with discovery off or `self`.
+    pub fn save_now(&self) {
+        if self.config.settings.discovery != Discovery::On {
+            return;
+        }
+        let entries: Vec<PeerEntry> = self.table().entries().into_iter().cloned().collect();
+        let c = &self.config;
+        if let Err(e) = persist::save(&c.db_dir, &c.coin, &c.net, &entries) {
+            tracing::error!(
+                "cannot save the peers to {}: {e}",
+                persist::path(&c.db_dir).display()
+            );
+        }
+    }
+
     /// Saves the table to `peers.json` (on a blocking thread); failures are logged.
     async fn save(&self) {
         let entries: Vec<PeerEntry> = self.table().entries().into_iter().cloned().collect();

@@ -88,6 +88,26 @@ async fn an_added_peer_is_verified_at_once_and_kept_across_a_restart() {
     assert_eq!(again.counts().good, 1);
 }
 
+#[test]
+fn save_now_keeps_what_the_task_has_not_saved_yet() {
+    // No task runs: only save_now (called at shutdown) writes peers.json.
+    let dir = tempfile::tempdir().unwrap();
+    let m = manager(manager_config(dir.path()));
+    assert_eq!(m.add_peer_from_admin("127.0.0.7 t50001"), Ok(true));
+    assert!(persist::load(dir.path(), "Bitcoin", "regtest").is_empty());
+    m.save_now();
+    let again = manager(manager_config(dir.path()));
+    assert_eq!(row_of(&again.rows(), "127.0.0.7")["status"], "never");
+    // With discovery off nothing is written.
+    let off = tempfile::tempdir().unwrap();
+    let mut config = manager_config(off.path());
+    config.settings.discovery = Discovery::Off;
+    let m = manager(config);
+    m.add_peer_from_admin("127.0.0.7 t50001").unwrap();
+    m.save_now();
+    assert!(!persist::path(off.path()).exists());
+}
+
 #[tokio::test]
 async fn learnt_peers_are_verified_liars_marked_bad_and_a_hanging_peer_delays_no_one() {
     let dir = tempfile::tempdir().unwrap();
