@@ -168,9 +168,32 @@ fn admin_request(port: u16, method: &str, params: Value) -> std::io::Result<Valu
 }
 
 /// SIGSTOP/SIGCONT for bitcoind: a daemon that does not answer, for as long as the test wants.
+/// `kill` returns before every thread has stopped (a thread inside a system call stops when it
+/// leaves it; seen in CI: a request sent right after SIGSTOP was answered), so pausing waits
+/// until each thread of the process shows as stopped.
 fn pause(d: &Bitcoind, on: bool) {
+    let pid = d.pid().unwrap();
     let sig = if on { libc::SIGSTOP } else { libc::SIGCONT };
-    assert_eq!(unsafe { libc::kill(d.pid().unwrap() as i32, sig) }, 0);
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+    if !on {
+        return;
+    }
+    let all_stopped = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false;
+        };
+        tasks.flatten().all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+            matches!(state, Some('T' | 't'))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !all_stopped() {
+        assert!(Instant::now() < deadline, "bitcoind did not stop");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// 101 blocks, then one paying 50,000 sat to a new P2WPKH address; returns the address.
