@@ -185,7 +185,9 @@ fn pause(d: &Bitcoind, on: bool) {
         tasks.flatten().all(|t| {
             let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
             // The state follows the parenthesised command name.
-            let state = stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next());
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
             matches!(state, Some('T' | 't'))
         })
     };
