@@ -6,6 +6,7 @@
 //! port is required. `REPORT_SERVICES` (what peers are told) needs a public host and a port, and
 //! cannot contain `rpc`. Two services on the same address are an error, as in ElectrumX.
 
+use crate::peers::AddressKind;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
 use std::str::FromStr;
@@ -184,8 +185,8 @@ fn parse_one(entry: &str, kind: Kind) -> Result<Service, String> {
     {
         return Err(invalid("cannot listen on an .onion host".into()));
     }
-    if kind == Kind::Report {
-        check_reportable(&host).map_err(invalid)?;
+    if matches!(kind, Kind::Report | Kind::ReportPrivate) {
+        check_reportable(&host, kind == Kind::ReportPrivate).map_err(invalid)?;
     }
     Ok(Service {
         protocol,
@@ -256,31 +257,20 @@ pub(crate) fn is_valid_host(host: &str) -> bool {
         })
 }
 
-fn check_reportable(host: &str) -> Result<(), String> {
-    let bad = match IpAddr::from_str(host) {
-        Ok(IpAddr::V4(ip)) => {
-            ip.is_unspecified()
-                || ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_multicast()
-        }
-        Ok(IpAddr::V6(ip)) => {
-            let first = ip.segments()[0];
-            ip.is_unspecified()
-                || ip.is_loopback()
-                || ip.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-        }
-        Err(_) => host.eq_ignore_ascii_case("localhost"),
+/// A host peers can reach: the classification peer discovery applies to peers' addresses
+/// ([`AddressKind`]), so that nothing we report is then left out of our own listing.
+fn check_reportable(host: &str, allow_private: bool) -> Result<(), String> {
+    let kind = match IpAddr::from_str(host) {
+        Ok(ip) => AddressKind::of_ip(ip),
+        Err(_) if host.eq_ignore_ascii_case("localhost") => AddressKind::Loopback,
+        Err(_) => AddressKind::DnsName,
     };
-    if bad {
+    if kind.acceptable(allow_private) {
+        Ok(())
+    } else {
         Err(format!(
             "{host} is not reachable by peers; report a public host name or IP"
         ))
-    } else {
-        Ok(())
     }
 }
 
@@ -396,11 +386,22 @@ mod tests {
             "192.168.1.1",
             "0.0.0.0",
             "[fe80::1]",
+            // Carrier-grade NAT and broadcast: never peers, so never reported either.
+            "100.64.0.1",
+            "255.255.255.255",
+            "[ff02::1]",
         ] {
             assert!(
                 err(&format!("tcp://{host}:1")).contains("not reachable"),
                 "{host}"
             );
+        }
+        // FERRUM_PEER_ALLOW_PRIVATE: local addresses may be reported, unroutable ones not.
+        let private = |v: &str| parse_list(v, Kind::ReportPrivate);
+        assert!(private("tcp://127.0.0.2:1,tcp://10.0.0.1:1,tcp://localhost:1").is_ok());
+        for host in ["0.0.0.0", "100.64.0.1", "255.255.255.255"] {
+            let e = private(&format!("tcp://{host}:1")).unwrap_err();
+            assert!(e.contains("not reachable"), "{host}: {e}");
         }
         assert!(parse_list("tcp://abc.onion:50001", Kind::Report).is_ok());
     }
