@@ -210,9 +210,14 @@ fn three_ferrums_and_electrumx_told_of_one_peer_each_all_verify_each_other() {
         assert_eq!(s.listed(), BTreeSet::from([me.to_string()]));
     }
 
-    // Each is told of one other: A of ElectrumX, B of A, C of B, ElectrumX of A.
+    // Each is told of one other: A of ElectrumX, B of A, C of B, ElectrumX of A. A peer's
+    // list is read when it is verified (then again hours later), so each is told once the
+    // one before lists what it should pass on: B learns ElectrumX from A, C learns A and
+    // ElectrumX from B, and A and B learn of B and C when those register with them.
     a.add_peer(&format!("{EX_IP} t{}", ex.port));
+    a.wait_listed("A", &[name.as_str(), EX_IP]);
     b.add_peer(&format!("{name} t{}", a.port()));
+    b.wait_listed("B", &[name.as_str(), B_IP, EX_IP]);
     c.add_peer(&format!("{B_IP} t{}", b.port()));
     electrumx_rpc(&ex, &["add_peer", &format!("{name} t{}", a.port())]);
 
