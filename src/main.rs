@@ -4,6 +4,10 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if ferrum::config::coins_requested() {
+        print!("{}", ferrum::chain::coins_table());
+        return ExitCode::SUCCESS;
+    }
     let (config, command) = match ferrum::config::load() {
         Ok(c) => c,
         Err(e) => {

@@ -188,3 +188,45 @@ fn without_a_node_the_error_is_followed_by_ferrum_demo() {
     let out = ferrum(None, &foreign, &["--net", "regtest", "sync"]);
     assert!(!stderr(&out).contains("ferrum demo"), "{}", stderr(&out));
 }
+
+#[test]
+fn ferrum_coins_lists_every_coin_without_any_configuration() {
+    // No HOME, no DB_DIRECTORY: nothing to configure for a listing.
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrum"))
+        .env_clear()
+        .arg("coins")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        ferrum::chain::COINS.len() + 1,
+        "{text}"
+    );
+    for c in ferrum::chain::COINS {
+        assert!(
+            text.lines().any(|l| {
+                let mut w = l.split_whitespace();
+                w.next() == Some(c.name()) && w.next() == Some(c.net())
+            }),
+            "{} {} missing:\n{text}",
+            c.name(),
+            c.net()
+        );
+    }
+    // An unknown coin names the closest supported ones.
+    let dir = tempfile::tempdir().unwrap();
+    let out = ferrum(
+        None,
+        &dir.path().join("db"),
+        &["--coin", "namecion", "sync"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("unknown coin \"namecion\"; the closest supported are Namecoin mainnet"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -25,6 +25,10 @@ pub enum ParseError {
     Trailing(usize),
     #[error("block has no transactions")]
     Empty,
+    /// Data this parser refuses: an unknown flag, a payload of the wrong size, MWEB
+    /// transaction data inside a block, ...
+    #[error("{what} at byte {at}")]
+    Invalid { what: &'static str, at: usize },
 }
 
 /// A previous outpoint spent by an input.

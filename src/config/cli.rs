@@ -138,6 +138,8 @@ pub(crate) enum Sub {
         #[arg(long, value_name = "N", value_parser = parse_limit)]
         limit: Option<usize>,
     },
+    /// List every supported COIN and NET with their defaults, then exit.
+    Coins,
     /// Send a command to a running Ferrum's admin RPC (the rpc:// service) and print the result.
     ///
     /// The address is the rpc:// entry of SERVICES, from the same configuration the server

@@ -194,6 +194,18 @@ pub fn load() -> anyhow::Result<(Config, Command)> {
     })
 }
 
+/// Whether the command line asks for `ferrum coins`, which needs no configuration (no HOME,
+/// no database directory): the caller prints [`crate::chain::coins_table`] and exits.
+pub fn coins_requested() -> bool {
+    matches!(
+        cli::Cli::try_parse_from(std::env::args_os()),
+        Ok(cli::Cli {
+            command: Some(cli::Sub::Coins),
+            ..
+        })
+    )
+}
+
 /// Parses explicit arguments (`args[0]` is the program name) with `env` as the environment.
 /// Command-line syntax errors and `--help`/`--version` come back as a `clap::Error` inside the
 /// `anyhow::Error`.
@@ -217,6 +229,8 @@ pub fn load_from(
         },
         Some(cli::Sub::Demo { blocks, dir }) => Command::Demo { blocks, dir },
         Some(cli::Sub::Rpc(args)) => Command::Rpc(args),
+        // Needs no configuration: `coins_requested` answers it before any is read.
+        Some(cli::Sub::Coins) => Command::Serve,
     };
     let home = env("HOME").filter(|h| !h.trim().is_empty());
     let mut layers = Layers {
@@ -457,9 +471,15 @@ fn resolve_coin(layers: &Layers, demo: bool) -> anyhow::Result<&'static dyn Coin
         name = "Bitcoin"; // ElectrumX's legacy name
     }
     let Some(known) = COINS.iter().find(|c| c.name().eq_ignore_ascii_case(name)) else {
-        let mut names: Vec<&str> = COINS.iter().map(|c| c.name()).collect();
-        names.dedup();
-        let message = format!("unknown coin \"{name}\"; supported: {}", names.join(", "));
+        let net = net_raw.as_ref().map_or("mainnet", |r| r.value.as_str());
+        let closest: Vec<String> = crate::chain::closest(name, net)
+            .into_iter()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        let message = format!(
+            "unknown coin \"{name}\"; the closest supported are {} (`ferrum coins` lists all)",
+            closest.join(", ")
+        );
         return Err(option_error(coin_raw.as_ref(), cli::COIN, message));
     };
     let net = net_raw
@@ -547,7 +567,8 @@ fn daemon_settings(
     })
 }
 
-/// `--cookie-file`, else `<daemon-dir>/<network subdir>/.cookie` (daemon-dir: `~/.bitcoin`).
+/// `--cookie-file`, else `<daemon-dir>/<network subdir>/.cookie` (daemon-dir: the coin's, e.g.
+/// `~/.bitcoin`, `~/.litecoin`).
 fn cookie_path(layers: &Layers, coin: &dyn Coin, home: Option<&str>) -> anyhow::Result<PathBuf> {
     if let Some(raw) = layers.get(cli::COOKIE_FILE) {
         return values::path(&raw.value, home).map_err(|e| raw.error(e));
@@ -559,7 +580,7 @@ fn cookie_path(layers: &Layers, coin: &dyn Coin, home: Option<&str>) -> anyhow::
              FERRUM_DAEMON_DIR (--daemon-dir) or FERRUM_COOKIE_FILE (--cookie-file), or give \
              user:pass@ in DAEMON_URL",
         )?)
-        .join(".bitcoin"),
+        .join(coin.daemon_dir()),
     };
     let subdir = coin.datadir_subdir();
     let dir = if subdir.is_empty() {

@@ -23,7 +23,12 @@ pub fn fetch_and_prepare(
         .with_context(|| format!("fetching block {h} ({hash})"))?;
     let rest = match coin.block_source() {
         BlockSource::RestWithSpentOutputs => daemon.spent_outputs(hash)?,
-        BlockSource::RpcOnly => None,
+        BlockSource::RawBlocksOnly => anyhow::bail!(
+            "{} {}: its daemon serves raw blocks only, and resolving the outputs they spend \
+             from Ferrum's own index is not built yet; this coin can be parsed but not synced",
+            coin.name(),
+            coin.net()
+        ),
     };
     let spent = match rest {
         Some(body) => Spent::Rest(body),

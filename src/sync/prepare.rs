@@ -104,7 +104,7 @@ pub fn prepare(
         ),
         Spent::Decoded(txs) => SpentView::Decoded(txs),
     };
-    build(height, raw, &parsed, &view)
+    build(coin, height, raw, &parsed, &view)
 }
 
 /// Per-transaction access to spent outputs, whatever their source.
@@ -137,6 +137,7 @@ impl<'a> SpentView<'a> {
 }
 
 fn build(
+    coin: &dyn Coin,
     height: Height,
     raw: &[u8],
     parsed: &ParsedBlock,
@@ -146,7 +147,7 @@ fn build(
         height,
         hash: parsed.hash,
         prev_hash: parsed.prev_hash,
-        header: raw[parsed.header.clone()].to_vec(),
+        header: coin.served_header(&raw[parsed.header.clone()]).to_vec(),
         txs: Vec::with_capacity(parsed.txs.len()),
         outs: Vec::with_capacity(parsed.outputs.len()),
         ins: Vec::with_capacity(parsed.inputs.len()),
@@ -164,7 +165,8 @@ fn build(
                 if is_unspendable(script) {
                     continue;
                 }
-                let key = ScriptKey::from_script(script);
+                // The coin's address part (Namecoin: without its name operation).
+                let key = ScriptKey::from_script(coin.address_script(script));
                 b.outs.push(PreparedOut {
                     vout: vout as u32,
                     script: key,
@@ -199,7 +201,7 @@ fn build(
                 );
             }
             for (input, &(value, script)) in inputs.iter().zip(&prevouts) {
-                let key = ScriptKey::from_script(script);
+                let key = ScriptKey::from_script(coin.address_script(script));
                 b.ins.push(PreparedIn {
                     prev_txid: input.prev_txid,
                     prev_vout: input.prev_vout,
@@ -249,6 +251,42 @@ mod tests {
         assert_eq!(&v[..n], &[1, 2, 3, 4]);
         let mut e: [u8; 0] = [];
         assert_eq!(dedup_sorted(&mut e), 0);
+    }
+
+    #[test]
+    fn outputs_are_keyed_by_the_coin_s_address_script() {
+        use crate::chain::{ParsedTx, TxOut};
+        // A Namecoin name_update (OP_3 <name> <value> OP_2DROP OP_DROP) paying to P2PKH.
+        let p2pkh: Vec<u8> = [&[0x76, 0xa9, 0x14][..], &[7u8; 20], &[0x88, 0xac]].concat();
+        let name_op: Vec<u8> = [&[0x53, 0x01, b'n', 0x01, b'v', 0x6d, 0x75][..], &p2pkh].concat();
+        let mut raw = vec![0u8; 80];
+        raw.extend_from_slice(&name_op);
+        let parsed = ParsedBlock {
+            hash: BlockHash::all_zeros(),
+            prev_hash: BlockHash::all_zeros(),
+            header: 0..80,
+            txs: vec![ParsedTx {
+                txid: Txid::all_zeros(),
+                inputs: 0..0,
+                outputs: 0..1,
+            }],
+            inputs: vec![],
+            outputs: vec![TxOut {
+                value: 1,
+                script: 80..raw.len(),
+            }],
+        };
+        let spent = SpentView::Decoded(&[]);
+        let key =
+            |coin: &dyn Coin| build(coin, Height(1), &raw, &parsed, &spent).unwrap().outs[0].script;
+        assert_eq!(
+            key(&crate::chain::coins::namecoin::MAINNET),
+            ScriptKey::from_script(&p2pkh)
+        );
+        assert_eq!(
+            key(&crate::chain::Bitcoin::MAINNET),
+            ScriptKey::from_script(&name_op)
+        );
     }
 
     #[test]
