@@ -80,9 +80,13 @@ pub fn prepare(
     raw: &[u8],
     spent: &Spent,
 ) -> Result<PreparedBlock> {
-    let parsed = coin
-        .parse_block(raw)
-        .with_context(|| format!("block {height}: cannot parse"))?;
+    let parsed = coin.parse_block(raw).with_context(|| {
+        format!(
+            "{} {} block {height} ({expected}): cannot parse under the coin's rules",
+            coin.name(),
+            coin.net()
+        )
+    })?;
     if parsed.hash != *expected {
         bail!(
             "block {height}: the daemon sent block {} instead of {expected}",
@@ -286,6 +290,32 @@ mod tests {
         assert_eq!(
             key(&crate::chain::Bitcoin::MAINNET),
             ScriptKey::from_script(&name_op)
+        );
+    }
+
+    #[test]
+    fn a_block_that_does_not_parse_names_the_coin_height_and_offset() {
+        let mut raw = vec![0u8; 80];
+        raw.push(1); // one transaction, then nothing
+        let hash = BlockHash::all_zeros();
+        let e = prepare(
+            &crate::chain::Bitcoin::REGTEST,
+            Height(7),
+            &hash,
+            &raw,
+            &Spent::Decoded(vec![]),
+        )
+        .unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.starts_with(&format!(
+                "Bitcoin regtest block 7 ({hash}): cannot parse under the coin's rules: "
+            )),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("1 transactions at byte 80 is more than the data can hold"),
+            "{text}"
         );
     }
 
