@@ -51,13 +51,7 @@ fn skip_tx(r: &mut Reader<'_>) -> Result<(), ParseError> {
         r.skip(len)?;
     }
     if segwit {
-        for _ in 0..n_in {
-            let items = r.count("witness items", 1)?;
-            for _ in 0..items {
-                let len = r.count("witness bytes", 1)?;
-                r.skip(len)?;
-            }
-        }
+        r.skip_witnesses(n_in)?;
     }
     r.skip(4) // locktime
 }

@@ -11,7 +11,7 @@
 //! block is a [`ParseError`], never a panic or an unbounded allocation.
 
 use super::auxpow;
-use super::parse::{ParseError, ParsedBlock, ParsedTx, Reader, TxIn, TxOut};
+use super::parse::{ParseError, ParsedBlock, ParsedTx, Reader, read_inputs_and_outputs};
 use bitcoin::hashes::{Hash, HashEngine, sha256};
 use bitcoin::{BlockHash, Txid};
 
@@ -173,44 +173,10 @@ fn parse_tx_into(
         });
     }
     let body_start = r.pos();
-    let n_in = r.count("inputs", 41)?;
-    let in_start = block.inputs.len();
-    for _ in 0..n_in {
-        let prev = r.bytes(32)?;
-        let vout = r.u32()?;
-        let script_len = r.count("script bytes", 1)?;
-        r.skip(script_len)?;
-        r.skip(4)?; // sequence
-        if !coinbase {
-            let mut prev_txid = [0u8; 32];
-            prev_txid.copy_from_slice(prev);
-            block.inputs.push(TxIn {
-                prev_txid,
-                prev_vout: vout,
-            });
-        }
-    }
-    let n_out = r.count("outputs", 9)?;
-    let out_start = block.outputs.len();
-    for _ in 0..n_out {
-        let value = r.u64()?;
-        let script_len = r.count("script bytes", 1)?;
-        let script_start = r.pos();
-        r.skip(script_len)?;
-        block.outputs.push(TxOut {
-            value,
-            script: script_start..script_start + script_len,
-        });
-    }
+    let (n_in, in_start, out_start) = read_inputs_and_outputs(r, coinbase, block)?;
     engine.input(r.since(body_start));
     if flag & FLAG_WITNESS != 0 {
-        for _ in 0..n_in {
-            let items = r.count("witness items", 1)?;
-            for _ in 0..items {
-                let len = r.count("witness bytes", 1)?;
-                r.skip(len)?;
-            }
-        }
+        r.skip_witnesses(n_in)?;
     }
     if flag & FLAG_MWEB != 0 {
         // Inside a block only the integration (HogEx) transaction has the flag, with an empty

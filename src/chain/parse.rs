@@ -128,6 +128,19 @@ impl<'a> Reader<'a> {
     pub(crate) fn peek(&self, offset: usize) -> Option<u8> {
         self.data.get(self.pos + offset).copied()
     }
+    /// The witnesses of a transaction's `n_in` inputs (BIP 144): skipped, bounds-checked.
+    #[inline(always)]
+    pub(crate) fn skip_witnesses(&mut self, n_in: usize) -> Result<(), ParseError> {
+        for _ in 0..n_in {
+            let items = self.count("witness items", 1)?;
+            for _ in 0..items {
+                let len = self.count("witness bytes", 1)?;
+                self.skip(len)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Bitcoin's CompactSize.
     pub(crate) fn varint(&mut self) -> Result<u64, ParseError> {
         Ok(match self.u8()? {
@@ -190,19 +203,15 @@ pub fn parse_block(
     Ok(block)
 }
 
-/// Parses one transaction at the reader's position, appending it to `block`.
-fn parse_tx_into(
+/// The inputs and outputs of a transaction (the same in every format Ferrum parses), appended
+/// to `block`: the coinbase's input is not recorded. Returns the input count and where the
+/// transaction's inputs and outputs start in `block`. Inlined: it is the hot path of indexing.
+#[inline(always)]
+pub(crate) fn read_inputs_and_outputs(
     r: &mut Reader<'_>,
     coinbase: bool,
     block: &mut ParsedBlock,
-) -> Result<(), ParseError> {
-    let mut engine = sha256d::Hash::engine();
-    engine.input(r.bytes(4)?); // version
-    let segwit = r.peek(0) == Some(0) && r.peek(1).is_some_and(|f| f != 0);
-    if segwit {
-        r.skip(2)?; // marker and flag are not part of the txid
-    }
-    let body_start = r.pos();
+) -> Result<(usize, usize, usize), ParseError> {
     let n_in = r.count("inputs", 41)?;
     let in_start = block.inputs.len();
     for _ in 0..n_in {
@@ -232,15 +241,26 @@ fn parse_tx_into(
             script: script_start..script_start + script_len,
         });
     }
+    Ok((n_in, in_start, out_start))
+}
+
+/// Parses one transaction at the reader's position, appending it to `block`.
+fn parse_tx_into(
+    r: &mut Reader<'_>,
+    coinbase: bool,
+    block: &mut ParsedBlock,
+) -> Result<(), ParseError> {
+    let mut engine = sha256d::Hash::engine();
+    engine.input(r.bytes(4)?); // version
+    let segwit = r.peek(0) == Some(0) && r.peek(1).is_some_and(|f| f != 0);
+    if segwit {
+        r.skip(2)?; // marker and flag are not part of the txid
+    }
+    let body_start = r.pos();
+    let (n_in, in_start, out_start) = read_inputs_and_outputs(r, coinbase, block)?;
     engine.input(r.since(body_start));
     if segwit {
-        for _ in 0..n_in {
-            let items = r.count("witness items", 1)?;
-            for _ in 0..items {
-                let len = r.count("witness bytes", 1)?;
-                r.skip(len)?;
-            }
-        }
+        r.skip_witnesses(n_in)?;
     }
     let lock = r.bytes(4)?;
     engine.input(lock);
