@@ -175,14 +175,9 @@ fn getinfo(admin: &Admin) -> Value {
 }
 
 fn peers_info(admin: &Admin) -> Value {
-    if let Some(m) = admin.peer_manager() {
-        let c = m.counts();
-        let total = c.bad + c.good + c.never + c.stale;
-        return json!({"bad": c.bad, "good": c.good, "never": c.never, "stale": c.stale,
-                      "total": total});
-    }
-    let n = admin.peers.lock().map(|p| p.len()).unwrap_or(0);
-    json!({"bad": 0, "good": 0, "never": n, "stale": 0, "total": n})
+    let c = admin.peer_manager().counts();
+    let total = c.bad + c.good + c.never + c.stale;
+    json!({"bad": c.bad, "good": c.good, "never": c.never, "stale": c.stale, "total": total})
 }
 
 /// The `sessions` command: [`session_rows`] of the live sessions.
@@ -289,10 +284,7 @@ fn groups(admin: &Admin) -> Value {
 }
 
 fn peers(admin: &Admin) -> Value {
-    if let Some(m) = admin.peer_manager() {
-        return Value::Array(m.rows());
-    }
-    Value::Array(admin.peers.lock().map(|p| p.clone()).unwrap_or_default())
+    Value::Array(admin.peer_manager().rows())
 }
 
 fn str_arg<'a>(args: &Args<'a>, index: usize, name: &str) -> Result<Option<&'a str>, AdminError> {
@@ -305,73 +297,29 @@ fn str_arg<'a>(args: &Args<'a>, index: usize, name: &str) -> Result<Option<&'a s
     }
 }
 
-/// `add_peer "host t50001 s50002"`: verified at once by the peer manager; before it runs,
-/// remembered for it and listed by `peers`.
+/// `add_peer "host t50001 s50002"`: into the peer table, verified at once (or as soon as
+/// discovery starts, after the initial sync).
 fn add_peer(admin: &Admin, args: &Args) -> CmdResult {
     let Some(real_name) = str_arg(args, 0, "real_name")? else {
         return Err(AdminError::invalid_args("real_name is required"));
     };
-    if let Some(m) = admin.peer_manager() {
-        return match m.add_peer_from_admin(real_name) {
-            // As ElectrumX, the peer is kept; but with discovery off it is never contacted.
-            Ok(true) if m.discovery() != Discovery::On => Ok(json!(format!(
-                "peer '{real_name}' added, but PEER_DISCOVERY is {}: it is neither verified \
-                 nor listed",
-                m.discovery().as_str()
-            ))),
-            Ok(true) => Ok(json!(format!("peer '{real_name}' added"))),
-            Ok(false) => Err(AdminError::bad_request(format!(
-                "peer '{real_name}' not added: it may not be a peer here (blacklisted, a \
-                 private address, ourselves, or an onion host without a proxy)"
-            ))),
-            Err(e) => Err(AdminError::bad_request(format!(
-                "invalid peer {real_name:?}: {e}"
-            ))),
-        };
+    let m = admin.peer_manager();
+    match m.add_peer_from_admin(real_name) {
+        // As ElectrumX, the peer is kept; but with discovery off it is never contacted.
+        Ok(true) if m.discovery() != Discovery::On => Ok(json!(format!(
+            "peer '{real_name}' added, but PEER_DISCOVERY is {}: it is neither verified nor \
+             listed",
+            m.discovery().as_str()
+        ))),
+        Ok(true) => Ok(json!(format!("peer '{real_name}' added"))),
+        Ok(false) => Err(AdminError::bad_request(format!(
+            "peer '{real_name}' not added: it may not be a peer here (blacklisted, a private \
+             address, ourselves, or an onion host without a proxy)"
+        ))),
+        Err(e) => Err(AdminError::bad_request(format!(
+            "invalid peer {real_name:?}: {e}"
+        ))),
     }
-    let mut parts = real_name.split_whitespace();
-    let Some(host) = parts.next() else {
-        return Err(AdminError::bad_request("expected \"host [tPORT] [sPORT]\""));
-    };
-    let mut ports = serde_json::Map::new();
-    for p in parts {
-        let (kind, port) = p.split_at(1.min(p.len()));
-        let key = match kind {
-            "t" => "tcp_port",
-            "s" => "ssl_port",
-            _ => continue,
-        };
-        let default = if key == "tcp_port" { 50001 } else { 50002 };
-        let port: u16 = if port.is_empty() {
-            default
-        } else {
-            port.parse()
-                .map_err(|_| AdminError::bad_request(format!("invalid port in {p:?}")))?
-        };
-        ports.insert(key.into(), json!(port));
-    }
-    let peer = json!({
-        "host": host,
-        "status": "never",
-        "features": {
-            "hosts": {host: ports},
-            "server_version": null,
-            "protocol_min": "",
-            "protocol_max": "",
-            "pruning": null,
-        },
-        "last_good": 0,
-        "last_try": 0,
-        "try_count": 0,
-        "source": "rpc",
-        "ip_addr": null,
-        "real_name": real_name,
-    });
-    if let Ok(mut p) = admin.peers.lock() {
-        p.retain(|q| q["host"] != json!(host));
-        p.push(peer);
-    }
-    Ok(json!(format!("peer '{real_name}' added")))
 }
 
 /// Session ids, group names and special words (`all`, ...), as `_session_references` sorts

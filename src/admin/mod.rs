@@ -29,7 +29,7 @@ use crate::store::Store;
 use crate::sync::Indexer;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Where the server is in its life, for `getinfo` and `reorg`.
@@ -67,13 +67,17 @@ pub struct Admin {
     started: Instant,
     phase: AtomicU8,
     running: OnceLock<(Arc<Shared>, Arc<Indexer>)>,
-    /// Peers added with `add_peer` before the peer manager starts (each with its
-    /// `real_name`, handed to the manager when it does).
-    peers: Mutex<Vec<Value>>,
+    /// Peer discovery's table, from start-up (its task starts once we serve).
+    peers: Arc<PeerManager>,
 }
 
 impl Admin {
-    pub fn new(config: Config, store: Arc<Store>, stop: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Arc<Store>,
+        stop: Arc<AtomicBool>,
+        peers: Arc<PeerManager>,
+    ) -> Self {
         Admin {
             config,
             store,
@@ -81,31 +85,13 @@ impl Admin {
             started: Instant::now(),
             phase: AtomicU8::new(Phase::Connecting as u8),
             running: OnceLock::new(),
-            peers: Mutex::new(Vec::new()),
+            peers,
         }
     }
 
-    /// Peer discovery has started ([`Shared::peers`]): `peers`, `add_peer` and `getinfo` use
-    /// its table from now on, and the peers added with `add_peer` before are handed to it.
-    pub fn peers_started(&self) {
-        let Some(manager) = self.peer_manager() else {
-            return;
-        };
-        let pending = self
-            .peers
-            .lock()
-            .map(|mut p| std::mem::take(&mut *p))
-            .unwrap_or_default();
-        for name in pending.iter().filter_map(|p| p["real_name"].as_str()) {
-            if let Err(e) = manager.add_peer_from_admin(name) {
-                tracing::warn!("add_peer {name:?}: {e}");
-            }
-        }
-    }
-
-    /// The peer manager, once started.
-    pub fn peer_manager(&self) -> Option<&Arc<PeerManager>> {
-        self.shared().and_then(|s| s.peers.get())
+    /// The peer manager (its table; its network task runs once we serve).
+    pub fn peer_manager(&self) -> &Arc<PeerManager> {
+        &self.peers
     }
 
     /// The daemon is connected: sessions and the indexer exist from now on.

@@ -616,8 +616,18 @@ fn banner(shared: &Shared) -> RpcResult {
 }
 
 pub fn features(shared: &Shared, v1_7: bool) -> Value {
+    features_of(&shared.settings.report_services, shared.coin, v1_7)
+}
+
+/// `server.features` for these `REPORT_SERVICES` of `coin` (also what peer discovery
+/// announces, before any session exists).
+pub fn features_of(
+    report_services: &[crate::config::Service],
+    coin: &dyn crate::chain::Coin,
+    v1_7: bool,
+) -> Value {
     let mut hosts = serde_json::Map::new();
-    for s in &shared.settings.report_services {
+    for s in report_services {
         let entry = hosts.entry(s.host.clone()).or_insert_with(|| json!({}));
         let key = format!("{}_port", s.protocol);
         if let Value::Object(ports) = entry
@@ -632,8 +642,8 @@ pub fn features(shared: &Shared, v1_7: bool) -> Value {
         "server_version": SERVER_VERSION,
         "protocol_min": methods::version_string(methods::PROTOCOL_MIN),
         "protocol_max": methods::version_string(methods::PROTOCOL_MAX),
-        "genesis_hash": shared.coin.genesis_hash().to_string(),
-        "services": shared.settings.report_services.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "genesis_hash": coin.genesis_hash().to_string(),
+        "services": report_services.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
     });
     if !v1_7 {
         f["hash_function"] = json!("sha256");

@@ -25,11 +25,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Starts peer discovery ([`crate::peers::manager`]) over our index, with our
-/// `REPORT_SERVICES` identities; with `PEER_DISCOVERY` off or `self` nothing is contacted.
-fn start_peers(config: &Config, shared: &Arc<Shared>) -> Arc<PeerManager> {
+/// The peer manager ([`crate::peers::manager`]) with our `REPORT_SERVICES` identities and
+/// the saved peers, made at start-up (the admin RPC shows and adds peers from then on); its
+/// task starts once we serve ([`start_peers`]).
+fn peer_manager(config: &Config) -> Arc<PeerManager> {
     let coin = config.coin;
-    let features = super::handlers::features(shared, true);
+    let features = super::handlers::features_of(&config.report_services, coin, true);
     let mut myselves: Vec<Peer> = Vec::new();
     for s in &config.report_services {
         let Ok(host) = Host::parse(&s.host) else {
@@ -76,16 +77,21 @@ fn start_peers(config: &Config, shared: &Arc<Shared>) -> Arc<PeerManager> {
         concurrency: manager::CONCURRENCY,
         verify_timeout: manager::VERIFY_TIMEOUT,
     };
+    PeerManager::new(manager_config)
+}
+
+/// Starts peer discovery over our index; with `PEER_DISCOVERY` off or `self` nothing is
+/// contacted. Sessions see the manager from now on ([`Shared::peers`]).
+fn start_peers(config: &Config, shared: &Shared, manager: &Arc<PeerManager>) {
     let local = Arc::new(IndexChain {
         query: shared.query.clone(),
-        genesis_hash: coin.genesis_hash().to_string(),
-        features,
+        genesis_hash: config.coin.genesis_hash().to_string(),
+        features: super::handlers::features(shared, true),
     });
-    let manager = PeerManager::new(manager_config, local);
     // The task ends with the runtime; the table is saved whenever no verification runs, and
     // at least once a minute while some do.
-    let _task = manager.start();
-    manager
+    let _task = manager.start(local);
+    let _ = shared.peers.set(manager.clone());
 }
 
 /// How long a stop waits for sessions to close.
@@ -107,7 +113,13 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         config.ssl_keyfile.as_deref(),
     )?;
     let store = crate::app::open_store(config)?;
-    let admin = Arc::new(Admin::new(config.clone(), store.clone(), stop.clone()));
+    let peers = peer_manager(config);
+    let admin = Arc::new(Admin::new(
+        config.clone(),
+        store.clone(),
+        stop.clone(),
+        peers.clone(),
+    ));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("ferrum-net")
@@ -205,8 +217,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
                 Ok(l) => {
                     listeners = Some(l);
                     admin.set_phase(Phase::Serving);
-                    let _ = shared.peers.set(start_peers(config, &shared));
-                    admin.peers_started();
+                    start_peers(config, &shared, &peers);
                     while !stop.load(Ordering::Relaxed) && !follower.is_finished() {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -251,9 +262,7 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         Ok(())
     };
     // The peer table as it is now (its task saves at most once a minute while it verifies).
-    if let Some(peers) = shared.peers.get() {
-        peers.save_now();
-    }
+    peers.save_now();
     // Make every commit durable now rather than leaving it to RocksDB's WAL replay.
     if let Err(e) = store.persist() {
         tracing::error!("flushing the index failed: {e:#}");

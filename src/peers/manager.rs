@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -75,7 +75,8 @@ pub struct ManagerConfig {
 /// The peer manager; see the module documentation.
 pub struct PeerManager {
     config: ManagerConfig,
-    local: Arc<dyn LocalChain>,
+    /// Our chain, given at [`PeerManager::start`].
+    local: OnceLock<Arc<dyn LocalChain>>,
     table: Mutex<PeerTable>,
     proxy: Mutex<Option<SocketAddr>>,
     wake: Notify,
@@ -97,9 +98,10 @@ fn unix_now() -> u64 {
 }
 
 impl PeerManager {
-    /// A manager with the peers saved in the DB directory (with discovery on). Nothing is
+    /// A manager with the peers saved in the DB directory (with discovery on), made at
+    /// start-up so that the admin sees and adds peers during the initial sync. Nothing is
     /// contacted until [`PeerManager::start`].
-    pub fn new(mut config: ManagerConfig, local: Arc<dyn LocalChain>) -> Arc<PeerManager> {
+    pub fn new(mut config: ManagerConfig) -> Arc<PeerManager> {
         config.verify.me = config.myselves.iter().find(|p| !p.host.is_onion()).cloned();
         let s = &config.settings;
         let mut table = PeerTable::new(
@@ -116,7 +118,7 @@ impl PeerManager {
         }
         Arc::new(PeerManager {
             config,
-            local,
+            local: OnceLock::new(),
             table: Mutex::new(table),
             proxy: Mutex::new(None),
             wake: Notify::new(),
@@ -131,8 +133,13 @@ impl PeerManager {
         *self.proxy.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts the discovery task; with discovery off or `self`, starts nothing.
-    pub fn start(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+    /// Starts the discovery task over our chain (`local`, once the index has caught up);
+    /// with discovery off or `self`, starts nothing.
+    pub fn start(
+        self: &Arc<Self>,
+        local: Arc<dyn LocalChain>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let _ = self.local.set(local);
         let d = self.config.settings.discovery;
         if d != Discovery::On {
             tracing::info!("peer discovery is {d:?}: no peer is contacted");
@@ -303,11 +310,14 @@ impl PeerManager {
     async fn verify_one(&self, peer: &Peer) -> Outcome {
         let host = peer.host.clone();
         let admit = |ip: Option<IpAddr>| self.table().admit(&host, ip, unix_now());
+        let Some(local) = self.local.get() else {
+            return Outcome::Skipped("peer discovery has not started".into());
+        };
         let verifying = verify_peer(
             &self.config.verify,
             peer,
             self.proxy(),
-            self.local.as_ref(),
+            local.as_ref(),
             admit,
         );
         let limit = self.config.verify_timeout;

@@ -30,8 +30,12 @@ fn manager_config(dir: &Path) -> ManagerConfig {
     }
 }
 
+fn chain() -> Arc<dyn LocalChain> {
+    Arc::new(TestChain::at(100))
+}
+
 fn manager(config: ManagerConfig) -> Arc<PeerManager> {
-    PeerManager::new(config, Arc::new(TestChain::at(100)))
+    PeerManager::new(config)
 }
 
 /// Waits up to 20 s for `done`; a deadline for progress, not a timing assertion.
@@ -56,7 +60,7 @@ async fn an_added_peer_is_verified_at_once_and_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let port = spawn_peer(FakePeer::honest("127.0.0.1", 100)).await;
     let m = manager(manager_config(dir.path()));
-    let task = m.start().unwrap();
+    let task = m.start(chain()).unwrap();
     // Let the task go idle first (the test only gets weaker if it has not).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -86,6 +90,24 @@ async fn an_added_peer_is_verified_at_once_and_kept_across_a_restart() {
     let again = manager(manager_config(dir.path()));
     assert_eq!(row_of(&again.rows(), "127.0.0.1")["status"], "good");
     assert_eq!(again.counts().good, 1);
+}
+
+#[tokio::test]
+async fn a_peer_added_before_discovery_starts_is_listed_then_verified_when_it_does() {
+    // The admin adds peers during the initial sync: the manager exists, its task does not.
+    let dir = tempfile::tempdir().unwrap();
+    let port = spawn_peer(FakePeer::honest("127.0.0.1", 100)).await;
+    let m = manager(manager_config(dir.path()));
+    assert_eq!(
+        m.add_peer_from_admin(&format!("127.0.0.1 t{port}")),
+        Ok(true)
+    );
+    assert_eq!(row_of(&m.rows(), "127.0.0.1")["status"], "never");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(m.counts().good, 0, "nothing is contacted before start");
+    let task = m.start(chain()).unwrap();
+    wait_for("the peer verified", || m.counts().good == 1).await;
+    task.abort();
 }
 
 #[test]
@@ -126,7 +148,7 @@ async fn learnt_peers_are_verified_liars_marked_bad_and_a_hanging_peer_delays_no
     cfg.verify.request_timeout = Duration::from_secs(3600);
     cfg.verify_timeout = Duration::from_secs(3600);
     let m = manager(cfg);
-    let task = m.start().unwrap();
+    let task = m.start(chain()).unwrap();
     assert_eq!(m.add_peer_from_admin(&format!("127.0.0.4 t{pd}")), Ok(true));
     assert_eq!(m.add_peer_from_admin(&format!("127.0.0.1 t{pa}")), Ok(true));
     wait_for("A and B good, C bad", || {
@@ -161,7 +183,7 @@ async fn with_discovery_off_or_self_no_one_is_contacted() {
         cfg.seeds = vec![format!("127.0.0.1 t{port}")];
         cfg.myselves = vec![Peer::from_real_name("127.0.0.9 t50001", (1, 2)).unwrap()];
         let m = manager(cfg);
-        assert!(m.start().is_none());
+        assert!(m.start(chain()).is_none());
         let features = json!({"hosts": {"127.0.0.1": {"tcp_port": port}}});
         assert!(
             !m.add_peer_from_client(&features, "127.0.0.1".parse().unwrap())
