@@ -73,6 +73,16 @@ pub enum DaemonError {
     )]
     BadReply { request: String, problem: String },
 
+    /// The daemon offers no way to learn the outputs a block spends: neither REST
+    /// `spenttxouts` nor `getblock` verbosity 3 (Bitcoin Core before 23, altcoin daemons).
+    #[error(
+        "{node} gives no spent outputs with its blocks: {why}. Ferrum needs /rest/spenttxouts \
+         (Bitcoin Core 30 or later, started with -rest) or getblock verbosity 3 (Bitcoin Core \
+         23 or later); resolving spent outputs from Ferrum's own index, for older and altcoin \
+         daemons, is not built yet"
+    )]
+    NoSpentOutputs { node: String, why: String },
+
     /// The daemon is on another network than the configured coin.
     #[error(
         "bitcoind at {endpoint} is on the wrong network: it runs {found}, but Ferrum is \

@@ -142,12 +142,13 @@ fn hash(s: &str) -> BlockHash {
     s.parse().unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// What `connect` needs: a regtest genesis, network info, REST off.
+/// What `connect` needs: a regtest genesis, network info, REST off, `getblock` verbosity 3.
 fn base(r: &Req) -> (u16, Vec<u8>) {
     match (r.path.as_str(), r.method()) {
         ("/", "getblockhash") if r.params() == &json!([0]) => {
             r.ok(json!(COIN.genesis_hash().to_string()))
         }
+        ("/", "getblock") if r.params()[1] == json!(3) => r.ok(json!({"tx": []})),
         ("/", "getnetworkinfo") => r.ok(json!({"version": 1, "subversion": "/Mock/"})),
         ("/", "getbestblockhash") => r.ok(json!(TIP0)),
         ("/", _) => r.err(-32601, "Method not found"),
@@ -173,6 +174,28 @@ fn connect(endpoints: Vec<DaemonEndpoint>) -> Result<Daemon, DaemonError> {
 
 fn connected(mock: &Mock) -> Daemon {
     connect(vec![mock.endpoint()]).unwrap_or_else(|e| panic!("connect: {e}"))
+}
+
+#[test]
+fn a_node_without_spent_outputs_is_refused_at_connect_with_what_to_do() {
+    // Bitcoin Core 22: REST off here, and getblock's verbosity stops at 2.
+    let mock = Mock::start(|r| match r.method() {
+        "getblock" => r.err(-8, "Verbosity must be in range from 0 to 2"),
+        _ => base(r),
+    });
+    let Err(e) = connect(vec![mock.endpoint()]) else {
+        panic!("a node without spent outputs was accepted");
+    };
+    assert!(matches!(e, DaemonError::NoSpentOutputs { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.starts_with("Bitcoin /Mock/ at "), "{text}");
+    assert!(
+        text.contains(
+            "getblock verbosity 3 is refused (-8: Verbosity must be in range from 0 to 2)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("started with -rest"), "{text}");
 }
 
 #[test]

@@ -136,10 +136,45 @@ impl Daemon {
 
         let network_info = transport.call("getnetworkinfo", &json!([]), warm)?;
         let (version, subversion) = reply::version(&network_info);
+        let node = format!(
+            "{} {subversion} at {}",
+            coin.name(),
+            transport.current_endpoint()
+        );
+        if coin.block_source() == BlockSource::RawBlocksOnly {
+            return Err(DaemonError::NoSpentOutputs {
+                node,
+                why: format!("{} daemons offer raw blocks only", coin.name()),
+            });
+        }
+        if !spent_outputs {
+            // Without /rest/spenttxouts, spent outputs come from `getblock <hash> 3`: make sure
+            // the node has it now rather than failing at the first block.
+            let probe = json!([genesis.to_string(), 3]);
+            // Only a refusal of the verbosity counts: another error (a pruned genesis, say)
+            // tells nothing about it, and the blocks themselves will say.
+            match transport.call("getblock", &probe, warm) {
+                Err(DaemonError::Rpc { code, message })
+                    if code == -8 || message.to_ascii_lowercase().contains("verbosity") =>
+                {
+                    return Err(DaemonError::NoSpentOutputs {
+                        node,
+                        why: format!("getblock verbosity 3 is refused ({code}: {message})"),
+                    });
+                }
+                Err(
+                    e @ (DaemonError::Connect { .. }
+                    | DaemonError::Cookie { .. }
+                    | DaemonError::Auth { .. }
+                    | DaemonError::Unavailable { .. }),
+                ) => return Err(e),
+                _ => {}
+            }
+        }
         let source = match (rest, spent_outputs) {
             (true, true) => "REST, with spent outputs from /rest/spenttxouts",
-            (true, false) => "REST (no /rest/spenttxouts: spent outputs come from the index)",
-            (false, _) => "JSON-RPC getblock (REST off)",
+            (true, false) => "REST, with spent outputs from getblock verbosity 3",
+            (false, _) => "JSON-RPC getblock, with spent outputs from verbosity 3 (REST off)",
         };
         info!(
             "connected to bitcoind {subversion} (version {version}) at {} on {} {}; blocks via {source}",
