@@ -11,7 +11,9 @@
 //! block is a [`ParseError`], never a panic or an unbounded allocation.
 
 use super::auxpow;
-use super::parse::{ParseError, ParsedBlock, ParsedTx, Reader, read_inputs_and_outputs};
+use super::parse::{
+    ParseError, ParsedBlock, ParsedTx, Reader, begin_block, read_inputs_and_outputs,
+};
 use bitcoin::hashes::{Hash, HashEngine, sha256};
 use bitcoin::{BlockHash, Txid};
 
@@ -73,31 +75,13 @@ pub fn parse_block_with(
     header_hash: impl Fn(&[u8]) -> BlockHash,
 ) -> Result<ParsedBlock, ParseError> {
     let header_len = format.header_len(raw)?;
-    let mut r = Reader::new(raw, 0);
-    let header = r.bytes(header_len)?;
-    let hash = header_hash(header);
-    let prev: [u8; 32] = raw
-        .get(4..36)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(ParseError::Truncated(4))?;
     // The smallest transaction: 60 bytes with an input and an output; 10 for Litecoin, whose
     // node can serve an MWEB-only transaction stripped to version, two empty counts, locktime.
     let min_tx_size = match format.tx {
         TxFormat::Litecoin => 10,
         TxFormat::SegWit | TxFormat::Dash => 60,
     };
-    let tx_count = r.count("transactions", min_tx_size)?;
-    if tx_count == 0 {
-        return Err(ParseError::Empty);
-    }
-    let mut block = ParsedBlock {
-        hash,
-        prev_hash: BlockHash::from_byte_array(prev),
-        header: 0..header_len,
-        txs: Vec::with_capacity(tx_count),
-        inputs: Vec::with_capacity(tx_count * 2),
-        outputs: Vec::with_capacity(tx_count * 3),
-    };
+    let (mut r, mut block, tx_count) = begin_block(raw, header_len, header_hash, min_tx_size)?;
     let mut last_had_mweb = false;
     for i in 0..tx_count {
         last_had_mweb = parse_tx_into(&mut r, format, i == 0, &mut block)?;

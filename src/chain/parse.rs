@@ -175,25 +175,7 @@ pub fn parse_block(
     header_len: usize,
     header_hash: impl Fn(&[u8]) -> BlockHash,
 ) -> Result<ParsedBlock, ParseError> {
-    let mut r = Reader::new(raw, 0);
-    let header = r.bytes(header_len)?;
-    let hash = header_hash(header);
-    let prev: [u8; 32] = raw
-        .get(4..36)
-        .and_then(|s| s.try_into().ok())
-        .ok_or(ParseError::Truncated(4))?;
-    let tx_count = r.count("transactions", 60)?;
-    if tx_count == 0 {
-        return Err(ParseError::Empty);
-    }
-    let mut block = ParsedBlock {
-        hash,
-        prev_hash: BlockHash::from_byte_array(prev),
-        header: 0..header_len,
-        txs: Vec::with_capacity(tx_count),
-        inputs: Vec::with_capacity(tx_count * 2),
-        outputs: Vec::with_capacity(tx_count * 3),
-    };
+    let (mut r, mut block, tx_count) = begin_block(raw, header_len, header_hash, 60)?;
     for i in 0..tx_count {
         parse_tx_into(&mut r, i == 0, &mut block)?;
     }
@@ -242,6 +224,37 @@ pub(crate) fn read_inputs_and_outputs(
         });
     }
     Ok((n_in, in_start, out_start))
+}
+
+/// The start of every block: its header (hashed with `header_hash`), previous hash and
+/// transaction count (at least one, each of at least `min_tx_size` bytes). Returns the reader
+/// at the first transaction and the block to fill.
+pub(crate) fn begin_block<'a>(
+    raw: &'a [u8],
+    header_len: usize,
+    header_hash: impl Fn(&[u8]) -> BlockHash,
+    min_tx_size: usize,
+) -> Result<(Reader<'a>, ParsedBlock, usize), ParseError> {
+    let mut r = Reader::new(raw, 0);
+    let header = r.bytes(header_len)?;
+    let hash = header_hash(header);
+    let prev: [u8; 32] = raw
+        .get(4..36)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(ParseError::Truncated(4))?;
+    let tx_count = r.count("transactions", min_tx_size)?;
+    if tx_count == 0 {
+        return Err(ParseError::Empty);
+    }
+    let block = ParsedBlock {
+        hash,
+        prev_hash: BlockHash::from_byte_array(prev),
+        header: 0..header_len,
+        txs: Vec::with_capacity(tx_count),
+        inputs: Vec::with_capacity(tx_count * 2),
+        outputs: Vec::with_capacity(tx_count * 3),
+    };
+    Ok((r, block, tx_count))
 }
 
 /// Parses one transaction at the reader's position, appending it to `block`.
