@@ -383,20 +383,7 @@ fn the_blacklist_is_re_read_and_a_failed_read_keeps_it() {
 
     // The blacklist server fails: the list read last is kept.
     http.set(500, "oops");
-    let wait = |what: &str, done: &dyn Fn(&str) -> bool| {
-        let deadline = Instant::now() + DEADLINE;
-        while !done(&a.server.stderr()) {
-            assert!(
-                Instant::now() < deadline,
-                "{what}:\n{}",
-                a.server.stderr_tail(40)
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    wait("a failed read", &|log| {
-        log.contains("could not read the blacklist")
-    });
+    a.wait_log("could not read the blacklist");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(a.listed(), BTreeSet::from([d_ip.to_string()]));
 

@@ -5,28 +5,15 @@
 
 mod common;
 
-use common::peers::{DEADLINE, PeerServer};
+use common::peers::PeerServer;
 use common::server::free_port;
 use common::socks::Socks5;
 use ferrum::chaingen::Bitcoind;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 /// A v3 onion name (56 base32 characters).
 fn onion_name() -> String {
     format!("{:a<56}.onion", "ferrumtestonion")
-}
-
-fn wait_log(s: &PeerServer, what: &str) {
-    let deadline = Instant::now() + DEADLINE;
-    while !s.server.stderr().contains(what) {
-        assert!(
-            Instant::now() < deadline,
-            "no {what:?} in:\n{}",
-            s.server.stderr_tail(40)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -66,7 +53,7 @@ fn onion_peers_go_through_the_socks_proxy_and_force_proxy_sends_all_there() {
             ("TOR_PROXY_PORT", &proxy_port),
         ],
     );
-    wait_log(&with_proxy, "detected a SOCKS5 proxy at 127.0.0.1:");
+    with_proxy.wait_log("detected a SOCKS5 proxy at 127.0.0.1:");
     with_proxy.add_peer(&onion_peer);
     with_proxy.add_peer(&clear_peer);
     with_proxy.wait_listed("the server with a proxy", &[g_ip, &onion, clear_ip]);
@@ -89,7 +76,7 @@ fn onion_peers_go_through_the_socks_proxy_and_force_proxy_sends_all_there() {
             ("TOR_PROXY_PORT", &no_proxy_port),
         ],
     );
-    wait_log(&without, "no SOCKS proxy detected");
+    without.wait_log("no SOCKS proxy detected");
     let out = without.rpc_output(&["add_peer", &onion_peer]);
     assert!(!out.status.success());
     assert!(
@@ -111,7 +98,7 @@ fn onion_peers_go_through_the_socks_proxy_and_force_proxy_sends_all_there() {
             ("FORCE_PROXY", "true"),
         ],
     );
-    wait_log(&forced, "detected a SOCKS5 proxy at 127.0.0.1:");
+    forced.wait_log("detected a SOCKS5 proxy at 127.0.0.1:");
     forced.add_peer(&clear_peer);
     forced.wait_listed("the server forcing the proxy", &[j_ip, clear_ip]);
     assert!(proxy.asked().contains(&clear_target), "{:?}", proxy.asked());

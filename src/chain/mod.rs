@@ -132,7 +132,7 @@ pub fn lookup(coin: &str, net: &str) -> Option<&'static dyn Coin> {
 /// header.
 pub fn coins_table() -> String {
     let mut out = format!(
-        "{:<12} {:<9} {:>8} {:>6} {:>6}  {:<17} {:>5}  {}\n",
+        "{:<12} {:<9} {:>8} {:>6} {:>6}  {:<20} {:>5}  {}\n",
         "COIN", "NET", "RPC port", "TCP", "SSL", "daemon directory", "seeds", "blocks"
     );
     for c in COINS {
@@ -146,7 +146,7 @@ pub fn coins_table() -> String {
             BlockSource::RawBlocksOnly => "raw blocks only (spent outputs resolved by Ferrum)",
         };
         out.push_str(&format!(
-            "{:<12} {:<9} {:>8} {:>6} {:>6}  {:<17} {:>5}  {blocks}\n",
+            "{:<12} {:<9} {:>8} {:>6} {:>6}  {:<20} {:>5}  {blocks}\n",
             c.name(),
             c.net(),
             c.default_rpc_port(),

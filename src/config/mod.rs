@@ -229,8 +229,8 @@ pub fn load_from(
         },
         Some(cli::Sub::Demo { blocks, dir }) => Command::Demo { blocks, dir },
         Some(cli::Sub::Rpc(args)) => Command::Rpc(args),
-        // Needs no configuration: `coins_requested` answers it before any is read.
-        Some(cli::Sub::Coins) => Command::Serve,
+        // Needs no configuration: `main` answers it (`coins_requested`) before any is read.
+        Some(cli::Sub::Coins) => bail!("`ferrum coins` reads no configuration"),
     };
     let home = env("HOME").filter(|h| !h.trim().is_empty());
     let mut layers = Layers {

@@ -380,23 +380,11 @@ impl PeerManager {
         }
     }
 
-    /// Saves the table to `peers.json` (on a blocking thread); failures are logged.
-    async fn save(&self) {
-        let entries: Vec<PeerEntry> = self.table().entries().into_iter().cloned().collect();
-        let (dir, coin, net) = (
-            self.config.db_dir.clone(),
-            self.config.coin.clone(),
-            self.config.net.clone(),
-        );
-        let saving =
-            tokio::task::spawn_blocking(move || persist::save(&dir, &coin, &net, &entries));
-        match saving.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(
-                "cannot save the peers to {}: {e}",
-                persist::path(&self.config.db_dir).display()
-            ),
-            Err(e) => tracing::error!("saving the peers failed: {e}"),
+    /// [`PeerManager::save_now`] on a blocking thread.
+    async fn save(self: &Arc<Self>) {
+        let me = self.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || me.save_now()).await {
+            tracing::error!("saving the peers failed: {e}");
         }
     }
 

@@ -73,6 +73,19 @@ impl PeerServer {
         assert!(out.contains("added"), "add_peer {real_name}: {out}");
     }
 
+    /// Waits until its log contains `what`.
+    pub fn wait_log(&self, what: &str) {
+        let deadline = Instant::now() + DEADLINE;
+        while !self.server.stderr().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} in:\n{}",
+                self.server.stderr_tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Its peer table (`ferrum rpc peers`), as (host, status) pairs.
     pub fn table(&self) -> Vec<(String, String)> {
         table_rows(&self.rpc(&["peers"]))
