@@ -380,7 +380,8 @@ fn compare_utxos(want: &Value, got: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn start_ferrum(d: &Bitcoind) -> FerrumServer {
+/// Ferrum on `d`, with `FERRUM_BLOCK_SOURCE=source`.
+fn start_ferrum(d: &Bitcoind, source: &str) -> FerrumServer {
     FerrumServer::start(
         d,
         &[
@@ -390,6 +391,7 @@ fn start_ferrum(d: &Bitcoind) -> FerrumServer {
             // session may ask thousands of questions.
             ("COST_SOFT_LIMIT", "0"),
             ("COST_HARD_LIMIT", "0"),
+            ("FERRUM_BLOCK_SOURCE", source),
         ],
     )
 }
@@ -414,7 +416,18 @@ fn check_node_state(d: &Bitcoind, blocks: &[(u32, String, String)]) -> Facts {
 
 #[test]
 fn replies_equal_electrumx_oracle() {
-    let d = Bitcoind::start_with(&["-rest"]).unwrap();
+    replay_fixture_chain(&["-rest"], "auto", "/rest/spenttxouts");
+}
+
+/// The raw block source: REST off at the node and Ferrum told to resolve every spent output
+/// from its own index (as with an altcoin daemon or Bitcoin Core before 23).
+#[test]
+fn replies_equal_electrumx_oracle_from_raw_blocks() {
+    replay_fixture_chain(&[], "raw", "Ferrum's own index");
+}
+
+fn replay_fixture_chain(bitcoind_args: &[&str], source: &str, expected_source: &str) {
+    let d = Bitcoind::start_with(bitcoind_args).unwrap();
     let blocks = fixture_blocks("blocks.txt.gz");
     for (h, _, hex) in &blocks {
         if *h > 0 {
@@ -423,9 +436,15 @@ fn replies_equal_electrumx_oracle() {
     }
     submit_fixture_mempool(&d);
     let facts = check_node_state(&d, &blocks);
-    let mut server = start_ferrum(&d);
+    let mut server = start_ferrum(&d, source);
     let last = blocks.last().unwrap();
     wait_for_height(server.port(), last.0 as u64, &last.1);
+    let log = server.stderr();
+    assert!(
+        log.contains(&format!("spent outputs from {expected_source}")),
+        "the log does not say the source chosen: {}",
+        server.stderr_tail(40)
+    );
     let mut report = Report::default();
     compare_all(server.port(), &facts, &mut report);
     assert!(server.is_running(), "ferrum exited during the replay");
@@ -476,6 +495,15 @@ fn wait_for_mempool(port: u16) {
 
 #[test]
 fn replies_equal_electrumx_oracle_after_reorg() {
+    replay_reorg("auto");
+}
+
+#[test]
+fn replies_equal_electrumx_oracle_after_reorg_from_raw_blocks() {
+    replay_reorg("raw");
+}
+
+fn replay_reorg(source: &str) {
     let d = Bitcoind::start_with(&[
         "-rest",
         "-persistmempool=0",
@@ -485,7 +513,7 @@ fn replies_equal_electrumx_oracle_after_reorg() {
     .unwrap();
     let (blocks, stale) = submit_up_to_stale_tip(&d);
     let stale_tip = stale.last().unwrap();
-    let server = start_ferrum(&d);
+    let server = start_ferrum(&d, source);
     let port = server.port();
     wait_for_height(port, stale_tip.0 as u64, &stale_tip.1);
 

@@ -1,6 +1,8 @@
 //! `kill -9` at random moments — during initial sync, while following the tip (a commit per
 //! block), and while reorgs are being undone — never loses anything: after the last kill, a
-//! restart ends in an index whose every answer equals a clean sync of the same chain.
+//! restart ends in an index whose every answer equals a clean sync of the same chain. The same
+//! runs with the raw block source, whose `outpoints` family must then hold exactly the
+//! unspent outputs, and whose answers must equal a clean sync from REST.
 
 mod common;
 
@@ -8,14 +10,16 @@ use common::model::Model;
 use common::*;
 use ferrum::chaingen::Bitcoind;
 use ferrum::chaingen::ChainBuilder;
+use ferrum::daemon::settings::BlockSourceMode;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn ferrum(d: &Bitcoind, db: &Path, command: &str) -> Command {
+fn ferrum(d: &Bitcoind, db: &Path, source: &str, command: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ferrum"));
     c.env_clear()
+        .env("FERRUM_BLOCK_SOURCE", source)
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("NET", "regtest")
         .env("DB_DIRECTORY", db)
@@ -40,6 +44,15 @@ fn kill9(child: &mut Child) -> bool {
 
 #[test]
 fn kill_9_at_random_points_then_restart_equals_a_clean_sync() {
+    kill_9_at_random_points(BlockSourceMode::Auto);
+}
+
+#[test]
+fn kill_9_at_random_points_from_raw_blocks() {
+    kill_9_at_random_points(BlockSourceMode::Raw);
+}
+
+fn kill_9_at_random_points(source: BlockSourceMode) {
     let d = Bitcoind::start().unwrap();
     let mut b = ChainBuilder::new(21);
     b.mine_empty(&d, 101).unwrap();
@@ -52,7 +65,7 @@ fn kill_9_at_random_points_then_restart_equals_a_clean_sync() {
     let mut kills = 0;
     for round in 0..24 {
         let log = dir.path().join(format!("ferrum-{round}.log"));
-        let mut child = ferrum(&d, &db, "serve")
+        let mut child = ferrum(&d, &db, source.name(), "serve")
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
@@ -96,14 +109,19 @@ fn kill_9_at_random_points_then_restart_equals_a_clean_sync() {
         logs.matches("refetching").count(),
         logs.matches("indexing blocks").count()
     );
-    let status = ferrum(&d, &db, "sync")
+    let status = ferrum(&d, &db, source.name(), "sync")
         .stderr(Stdio::inherit())
         .status()
         .unwrap();
     assert!(status.success(), "final sync failed");
 
     let model = Model::from_daemon(&d);
-    let resumed = indexer(&d, &db, 3);
+    let resumed = indexer_from(&d, &db, 3, source);
+    if source == BlockSourceMode::Raw {
+        assert!(logs.contains("spent outputs from Ferrum's own index"));
+        let outputs = assert_outpoints_match_utxos(resumed.store());
+        assert!(outputs > 100, "{outputs}");
+    }
     let clean_dir = tempfile::tempdir().unwrap();
     let clean = indexer(&d, clean_dir.path(), 3);
     sync(&clean);

@@ -19,7 +19,9 @@ use base64::Engine as _;
 use bitcoin::{BlockHash, ScriptBuf};
 use serde_json::{Value, json};
 
-use crate::daemon::settings::{DaemonAuth, DaemonEndpoint, DaemonSettings, RestMode};
+use crate::daemon::settings::{
+    BlockSourceMode, DaemonAuth, DaemonEndpoint, DaemonSettings, RestMode,
+};
 
 /// Version of the `libbitcoinkernel-sys` crate whose Bitcoin Core source
 /// `scripts/build-bitcoind.sh` builds; names the cache directory.
@@ -256,6 +258,7 @@ impl Bitcoind {
             }],
             request_timeout: Duration::from_secs(30),
             rest: RestMode::Auto,
+            block_source: BlockSourceMode::Auto,
         }
     }
 

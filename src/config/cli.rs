@@ -34,6 +34,7 @@ options! {
     DAEMON_DIR = "daemon_dir", "--daemon-dir", "FERRUM_DAEMON_DIR";
     COOKIE_FILE = "cookie_file", "--cookie-file", "FERRUM_COOKIE_FILE";
     DAEMON_REST = "daemon_rest", "--daemon-rest", "FERRUM_DAEMON_REST";
+    BLOCK_SOURCE = "block_source", "--block-source", "FERRUM_BLOCK_SOURCE";
     DAEMON_TIMEOUT = "daemon_timeout_secs", "--daemon-timeout-secs", "FERRUM_DAEMON_TIMEOUT_SECS";
     CACHE_MB = "cache_mb", "--cache-mb", "CACHE_MB";
     REORG_LIMIT = "reorg_limit", "--reorg-limit", "REORG_LIMIT";
@@ -274,6 +275,21 @@ pub(crate) struct GlobalOpts {
     )]
     pub daemon_rest: Option<String>,
 
+    /// Where the outputs each block spends come from: auto, rest, rpc or raw
+    /// [env: FERRUM_BLOCK_SOURCE] [default: auto]
+    ///
+    /// auto takes the fastest the node offers and logs it: rest (/rest/spenttxouts, Bitcoin
+    /// Core 30+ with -rest), rpc (getblock verbosity 3, Core 23+), else raw (raw blocks only;
+    /// Ferrum resolves spent outputs from its own index: older Core, altcoin daemons). Forcing
+    /// one the node lacks is refused at start.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SOURCE",
+        help_heading = "Daemon (bitcoind)"
+    )]
+    pub block_source: Option<String>,
+
     /// Timeout of one request to bitcoind, in seconds [env: FERRUM_DAEMON_TIMEOUT_SECS]
     /// [default: 30]
     #[arg(
@@ -466,6 +482,7 @@ impl GlobalOpts {
             "daemon_dir" => &self.daemon_dir,
             "cookie_file" => &self.cookie_file,
             "daemon_rest" => &self.daemon_rest,
+            "block_source" => &self.block_source,
             "daemon_timeout_secs" => &self.daemon_timeout_secs,
             "daemon_poll_interval_blocks" => &self.daemon_poll_interval_blocks,
             "daemon_poll_interval_mempool" => &self.daemon_poll_interval_mempool,

@@ -24,7 +24,9 @@ mod values;
 pub use services::{Service, ServiceProtocol};
 
 use crate::chain::{COINS, Coin};
-use crate::daemon::settings::{DaemonAuth, DaemonEndpoint, DaemonSettings, RestMode};
+use crate::daemon::settings::{
+    BlockSourceMode, DaemonAuth, DaemonEndpoint, DaemonSettings, RestMode,
+};
 use anyhow::{Context, anyhow, bail};
 use clap::Parser;
 use cli::Opt;
@@ -558,12 +560,23 @@ fn daemon_settings(
     let timeout = layers.parse(cli::DAEMON_TIMEOUT, |s| {
         values::at_least::<u64>(s, 1, "seconds")
     })?;
+    let rest = layers
+        .parse(cli::DAEMON_REST, values::rest_mode)?
+        .unwrap_or(RestMode::Auto);
+    let block_source = layers
+        .parse(cli::BLOCK_SOURCE, values::block_source)?
+        .unwrap_or(BlockSourceMode::Auto);
+    if rest == RestMode::Off && block_source == BlockSourceMode::Rest {
+        anyhow::bail!(
+            "--block-source rest needs REST, but --daemon-rest (FERRUM_DAEMON_REST) is off; \
+             choose one"
+        );
+    }
     Ok(DaemonSettings {
         endpoints,
         request_timeout: Duration::from_secs(timeout.unwrap_or(30)),
-        rest: layers
-            .parse(cli::DAEMON_REST, values::rest_mode)?
-            .unwrap_or(RestMode::Auto),
+        rest,
+        block_source,
     })
 }
 

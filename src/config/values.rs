@@ -5,7 +5,7 @@
 //! prefixes the name of the option as the user set it (flag, variable or file key).
 
 use super::services::{is_valid_host, split_host_port};
-use crate::daemon::settings::RestMode;
+use crate::daemon::settings::{BlockSourceMode, RestMode};
 use std::fmt::Display;
 use std::num::{IntErrorKind, ParseIntError};
 use std::path::PathBuf;
@@ -43,6 +43,19 @@ pub(crate) fn rest_mode(s: &str) -> Result<RestMode, String> {
         "auto" => Ok(RestMode::Auto),
         "off" => Ok(RestMode::Off),
         _ => Err(format!("\"{s}\" is not a REST mode; expected auto or off")),
+    }
+}
+
+/// `auto`, `rest`, `rpc` or `raw`, in any case.
+pub(crate) fn block_source(s: &str) -> Result<BlockSourceMode, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "auto" => Ok(BlockSourceMode::Auto),
+        "rest" => Ok(BlockSourceMode::Rest),
+        "rpc" => Ok(BlockSourceMode::Rpc),
+        "raw" => Ok(BlockSourceMode::Raw),
+        _ => Err(format!(
+            "\"{s}\" is not a block source; expected auto, rest, rpc or raw"
+        )),
     }
 }
 
@@ -208,6 +221,13 @@ mod tests {
         assert!(boolean("maybe").unwrap_err().contains("not a boolean"));
         assert_eq!(rest_mode("AUTO"), Ok(RestMode::Auto));
         assert_eq!(rest_mode("off"), Ok(RestMode::Off));
+        assert_eq!(block_source("Raw"), Ok(BlockSourceMode::Raw));
+        assert_eq!(block_source("rpc"), Ok(BlockSourceMode::Rpc));
+        assert!(
+            block_source("undo")
+                .unwrap_err()
+                .contains("auto, rest, rpc or raw")
+        );
         assert!(
             rest_mode("on")
                 .unwrap_err()

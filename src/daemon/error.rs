@@ -73,15 +73,19 @@ pub enum DaemonError {
     )]
     BadReply { request: String, problem: String },
 
-    /// The daemon offers no way to learn the outputs a block spends: neither REST
-    /// `spenttxouts` nor `getblock` verbosity 3 (Bitcoin Core before 23, altcoin daemons).
+    /// The block source forced by `--block-source` is one the daemon does not offer.
     #[error(
-        "{node} gives no spent outputs with its blocks: {why}. Ferrum needs /rest/spenttxouts \
-         (Bitcoin Core 30 or later, started with -rest) or getblock verbosity 3 (Bitcoin Core \
-         23 or later); resolving spent outputs from Ferrum's own index, for older and altcoin \
-         daemons, is not built yet"
+        "{node} cannot serve --block-source {mode}: {why}. Use --block-source auto (the \
+         fastest the node offers) or raw (any node: spent outputs resolved from Ferrum's own \
+         index){hint}"
     )]
-    NoSpentOutputs { node: String, why: String },
+    SourceUnavailable {
+        node: String,
+        mode: &'static str,
+        why: String,
+        /// What would make the forced source work, when something would.
+        hint: &'static str,
+    },
 
     /// The daemon is on another network than the configured coin.
     #[error(

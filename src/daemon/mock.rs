@@ -3,8 +3,9 @@
 //! warmup, legacy HTTP 500 errors, garbage replies, old `waitfornewblock` versions, and an
 //! endpoint going down and coming back.
 
+use super::SpentSource;
 use super::failover::RetryPolicy;
-use super::settings::{DaemonAuth, DaemonEndpoint, DaemonSettings, RestMode};
+use super::settings::{BlockSourceMode, DaemonAuth, DaemonEndpoint, DaemonSettings, RestMode};
 use super::{Daemon, DaemonError};
 use crate::chain::{Bitcoin, Coin};
 use bitcoin::BlockHash;
@@ -164,10 +165,18 @@ const FAST: RetryPolicy = RetryPolicy {
 };
 
 fn connect(endpoints: Vec<DaemonEndpoint>) -> Result<Daemon, DaemonError> {
+    connect_with_source(endpoints, BlockSourceMode::Auto)
+}
+
+fn connect_with_source(
+    endpoints: Vec<DaemonEndpoint>,
+    block_source: BlockSourceMode,
+) -> Result<Daemon, DaemonError> {
     let settings = DaemonSettings {
         endpoints,
         request_timeout: Duration::from_secs(5),
         rest: RestMode::Auto,
+        block_source,
     };
     Daemon::connect_with_policy(settings, COIN, FAST)
 }
@@ -177,25 +186,52 @@ fn connected(mock: &Mock) -> Daemon {
 }
 
 #[test]
-fn a_node_without_spent_outputs_is_refused_at_connect_with_what_to_do() {
+fn a_node_without_spent_outputs_gets_the_raw_source_unless_another_is_forced() {
     // Bitcoin Core 22: REST off here, and getblock's verbosity stops at 2.
     let mock = Mock::start(|r| match r.method() {
         "getblock" => r.err(-8, "Verbosity must be in range from 0 to 2"),
         _ => base(r),
     });
-    let Err(e) = connect(vec![mock.endpoint()]) else {
-        panic!("a node without spent outputs was accepted");
-    };
-    assert!(matches!(e, DaemonError::NoSpentOutputs { .. }), "{e:?}");
-    let text = e.to_string();
-    assert!(text.starts_with("Bitcoin /Mock/ at "), "{text}");
-    assert!(
-        text.contains(
-            "getblock verbosity 3 is refused (-8: Verbosity must be in range from 0 to 2)"
-        ),
-        "{text}"
-    );
-    assert!(text.contains("started with -rest"), "{text}");
+    let daemon = connected(&mock);
+    assert_eq!(daemon.spent_source(), SpentSource::Index);
+    for forced in [BlockSourceMode::Rpc, BlockSourceMode::Rest] {
+        let Err(e) = connect_with_source(vec![mock.endpoint()], forced) else {
+            panic!("--block-source {} was accepted", forced.name());
+        };
+        assert!(matches!(e, DaemonError::SourceUnavailable { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "Bitcoin /Mock/ at {} cannot serve --block-source {}: ",
+                mock.endpoint(),
+                forced.name()
+            )),
+            "{text}"
+        );
+        assert!(text.contains("--block-source auto"), "{text}");
+        match forced {
+            BlockSourceMode::Rpc => assert!(
+                text.contains(
+                    "getblock verbosity 3 is refused (-8: Verbosity must be in range from 0 to 2)"
+                ) && text.contains("Bitcoin Core 23"),
+                "{text}"
+            ),
+            _ => assert!(
+                text.contains("REST interface is off") && text.contains("-rest"),
+                "{text}"
+            ),
+        }
+    }
+    let raw = connect_with_source(vec![mock.endpoint()], BlockSourceMode::Raw).unwrap();
+    assert_eq!(raw.spent_source(), SpentSource::Index);
+}
+
+#[test]
+fn raw_is_used_when_forced_even_if_the_node_has_better() {
+    let mock = Mock::start(base);
+    assert_eq!(connected(&mock).spent_source(), SpentSource::Rpc);
+    let raw = connect_with_source(vec![mock.endpoint()], BlockSourceMode::Raw).unwrap();
+    assert_eq!(raw.spent_source(), SpentSource::Index);
 }
 
 #[test]

@@ -3,8 +3,10 @@
 //! between several endpoints.
 //!
 //! Blocks come from binary REST (`/rest/block/<hash>.bin`) when bitcoind answers it, else from
-//! `getblock <hash> 0`; spent outputs (undo data) from `/rest/spenttxouts/<hash>.bin` (Core 30
-//! and later) when available. Layout: [`rpc`] is the transport (auth, retry, failover via
+//! `getblock <hash> 0`. The outputs each block spends come from the best source the node offers
+//! (see [`SpentSource`], chosen at connect within `--block-source`): `/rest/spenttxouts` (Core
+//! 30+), the prevouts of `getblock <hash> 3` (Core 23+), or nowhere (older Core, altcoin
+//! daemons: sync resolves them from Ferrum's own index). Layout: [`rpc`] is the transport (auth, retry, failover via
 //! [`failover`]), [`jsonrpc`] and [`rest`] interpret answers, [`reply`] types them.
 
 mod error;
@@ -30,7 +32,7 @@ use error::{
 use failover::RetryPolicy;
 use rpc::{CallOpts, Channel, Transport};
 use serde_json::{Value, json};
-use settings::{DaemonSettings, RestMode};
+use settings::{BlockSourceMode, DaemonSettings, RestMode};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -53,7 +55,7 @@ pub struct Daemon {
     transport: Transport,
     coin: &'static dyn Coin,
     rest: bool,
-    spent_outputs: bool,
+    spent_source: SpentSource,
     wait_mode: AtomicU8,
 }
 
@@ -66,7 +68,7 @@ impl std::fmt::Debug for Daemon {
                 &format_args!("{} {}", self.coin.name(), self.coin.net()),
             )
             .field("rest", &self.rest)
-            .field("spent_outputs", &self.spent_outputs)
+            .field("spent_source", &self.spent_source)
             .finish()
     }
 }
@@ -126,10 +128,14 @@ impl Daemon {
             });
         }
 
-        let (rest, spent_outputs) = if settings.rest == RestMode::Auto
-            && coin.block_source() == BlockSource::RestWithSpentOutputs
+        let mode = settings.block_source;
+        let raw_only = coin.block_source() == BlockSource::RawBlocksOnly;
+        // REST is probed whenever it may serve blocks (not in `rpc` mode, which asks JSON-RPC
+        // only); /rest/spenttxouts matters only to a coin whose daemon can have it.
+        let (rest, rest_spent) = if settings.rest == RestMode::Auto && mode != BlockSourceMode::Rpc
         {
-            probe_rest(&transport, &genesis, warm)?
+            let (rest, spent) = probe_rest(&transport, &genesis, warm)?;
+            (rest, spent && !raw_only)
         } else {
             (false, false)
         };
@@ -141,52 +147,73 @@ impl Daemon {
             coin.name(),
             transport.current_endpoint()
         );
-        if coin.block_source() == BlockSource::RawBlocksOnly {
-            return Err(DaemonError::NoSpentOutputs {
-                node,
-                why: format!("{} daemons offer raw blocks only", coin.name()),
-            });
-        }
-        if !spent_outputs {
-            // Without /rest/spenttxouts, spent outputs come from `getblock <hash> 3`: make sure
-            // the node has it now rather than failing at the first block.
-            let probe = json!([genesis.to_string(), 3]);
-            // Only a refusal of the verbosity counts: another error (a pruned genesis, say)
-            // tells nothing about it, and the blocks themselves will say.
-            match transport.call("getblock", &probe, warm) {
-                Err(DaemonError::Rpc { code, message })
-                    if code == -8 || message.to_ascii_lowercase().contains("verbosity") =>
-                {
-                    return Err(DaemonError::NoSpentOutputs {
-                        node,
-                        why: format!("getblock verbosity 3 is refused ({code}: {message})"),
-                    });
+        let unavailable = |why: String, hint: &'static str| DaemonError::SourceUnavailable {
+            node: node.clone(),
+            mode: mode.name(),
+            why,
+            hint,
+        };
+        let spent_source = match mode {
+            BlockSourceMode::Raw => SpentSource::Index,
+            _ if raw_only => {
+                if mode != BlockSourceMode::Auto {
+                    return Err(unavailable(
+                        format!("{} daemons serve raw blocks only", coin.name()),
+                        "",
+                    ));
                 }
-                Err(
-                    e @ (DaemonError::Connect { .. }
-                    | DaemonError::Cookie { .. }
-                    | DaemonError::Auth { .. }
-                    | DaemonError::Unavailable { .. }),
-                ) => return Err(e),
-                _ => {}
+                SpentSource::Index
             }
-        }
-        let source = match (rest, spent_outputs) {
-            (true, true) => "REST, with spent outputs from /rest/spenttxouts",
-            (true, false) => "REST, with spent outputs from getblock verbosity 3",
-            (false, _) => "JSON-RPC getblock, with spent outputs from verbosity 3 (REST off)",
+            _ if rest_spent && mode != BlockSourceMode::Rpc => SpentSource::Rest,
+            BlockSourceMode::Rest => {
+                let why = if settings.rest == RestMode::Off {
+                    "DAEMON_REST is off".to_string()
+                } else if rest {
+                    "its REST interface has no /rest/spenttxouts".to_string()
+                } else {
+                    "its REST interface is off".to_string()
+                };
+                return Err(unavailable(
+                    why,
+                    "; /rest/spenttxouts needs Bitcoin Core 30 or later started with -rest",
+                ));
+            }
+            _ => match verbosity_3_refusal(&transport, &genesis, warm)? {
+                None => SpentSource::Rpc,
+                Some(why) if mode == BlockSourceMode::Rpc => {
+                    return Err(unavailable(
+                        why,
+                        "; getblock verbosity 3 needs Bitcoin Core 23 or later",
+                    ));
+                }
+                Some(why) => {
+                    info!(
+                        "{node} gives no spent outputs ({why}): resolving them from Ferrum's own \
+                         index (raw block source); Bitcoin Core 30 with -rest is the fastest"
+                    );
+                    SpentSource::Index
+                }
+            },
+        };
+        let blocks = if rest { "REST" } else { "JSON-RPC getblock" };
+        let spent = match spent_source {
+            SpentSource::Rest => "/rest/spenttxouts",
+            SpentSource::Rpc => "getblock verbosity 3",
+            SpentSource::Index => "Ferrum's own index (raw block source)",
         };
         info!(
-            "connected to bitcoind {subversion} (version {version}) at {} on {} {}; blocks via {source}",
+            "connected to bitcoind {subversion} (version {version}) at {} on {} {}; blocks via \
+             {blocks}, spent outputs from {spent} (--block-source {})",
             transport.current_endpoint(),
             coin.name(),
-            coin.net()
+            coin.net(),
+            mode.name()
         );
         Ok(Daemon {
             transport,
             coin,
             rest,
-            spent_outputs,
+            spent_source,
             wait_mode: AtomicU8::new(WAIT_WITH_TIP),
         })
     }
@@ -303,7 +330,7 @@ impl Daemon {
     /// REST is off or lacks that endpoint, or the daemon has no undo data for the block (404).
     /// Not parsed here.
     pub fn spent_outputs(&self, hash: &BlockHash) -> Result<Option<Vec<u8>>, DaemonError> {
-        if !self.spent_outputs {
+        if self.spent_source != SpentSource::Rest {
             return Ok(None);
         }
         self.transport
@@ -317,7 +344,12 @@ impl Daemon {
 
     /// Whether [`Daemon::spent_outputs`] can return data (REST with `/rest/spenttxouts`).
     pub fn spent_outputs_enabled(&self) -> bool {
-        self.spent_outputs
+        self.spent_source == SpentSource::Rest
+    }
+
+    /// Where the outputs each block spends come from, chosen at connect.
+    pub fn spent_source(&self) -> SpentSource {
+        self.spent_source
     }
 
     /// Waits for the daemon's tip to differ from `current`, up to `timeout`, and returns the
@@ -441,6 +473,43 @@ impl Daemon {
 
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or_default()
+}
+
+/// Where the outputs each block spends come from (see [`BlockSourceMode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpentSource {
+    /// Binary REST `/rest/spenttxouts/<hash>.bin`.
+    Rest,
+    /// The `prevout` fields of `getblock <hash> 3`.
+    Rpc,
+    /// Nowhere in the daemon: Ferrum resolves each input from its own index.
+    Index,
+}
+
+/// Why the daemon refuses `getblock <genesis> 3`, or `None` when it answers it. Only a refusal
+/// of the verbosity counts: another RPC error (a pruned genesis, say) tells nothing about it,
+/// and the blocks themselves will say.
+fn verbosity_3_refusal(
+    transport: &Transport,
+    genesis: &BlockHash,
+    opts: CallOpts,
+) -> Result<Option<String>, DaemonError> {
+    match transport.call("getblock", &json!([genesis.to_string(), 3]), opts) {
+        Err(DaemonError::Rpc { code, message })
+            if code == -8 || message.to_ascii_lowercase().contains("verbosity") =>
+        {
+            Ok(Some(format!(
+                "getblock verbosity 3 is refused ({code}: {message})"
+            )))
+        }
+        Err(
+            e @ (DaemonError::Connect { .. }
+            | DaemonError::Cookie { .. }
+            | DaemonError::Auth { .. }
+            | DaemonError::Unavailable { .. }),
+        ) => Err(e),
+        _ => Ok(None),
+    }
 }
 
 /// Whether REST answers, and whether it has `/rest/spenttxouts` (asked for the genesis block,

@@ -547,6 +547,7 @@ mod tests {
             endpoints,
             request_timeout: Duration::from_secs(5),
             rest: super::super::settings::RestMode::Auto,
+            block_source: super::super::settings::BlockSourceMode::Auto,
         }
     }
 

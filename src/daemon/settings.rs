@@ -41,6 +41,32 @@ pub enum RestMode {
     Off,
 }
 
+/// Where the outputs each block spends come from (`--block-source`, `FERRUM_BLOCK_SOURCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSourceMode {
+    /// The fastest the daemon offers: REST `spenttxouts`, else `getblock` verbosity 3, else
+    /// raw blocks with spent outputs resolved from Ferrum's own index.
+    Auto,
+    /// Binary REST `/rest/block` + `/rest/spenttxouts` (Bitcoin Core 30+, `-rest`), or refuse.
+    Rest,
+    /// JSON-RPC `getblock <hash> 0` + the `prevout`s of `getblock <hash> 3` (Core 23+), or refuse.
+    Rpc,
+    /// Raw blocks only (REST `/rest/block` when on, else `getblock <hash> 0`); Ferrum resolves
+    /// what each input spends from its own index. Works with any daemon.
+    Raw,
+}
+
+impl BlockSourceMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            BlockSourceMode::Auto => "auto",
+            BlockSourceMode::Rest => "rest",
+            BlockSourceMode::Rpc => "rpc",
+            BlockSourceMode::Raw => "raw",
+        }
+    }
+}
+
 /// Settings of the daemon client.
 #[derive(Debug, Clone)]
 pub struct DaemonSettings {
@@ -48,6 +74,8 @@ pub struct DaemonSettings {
     pub endpoints: Vec<DaemonEndpoint>,
     /// Timeout of one ordinary request.
     pub request_timeout: Duration,
-    /// Block source preference.
+    /// Whether REST may be used at all.
     pub rest: RestMode,
+    /// Where spent outputs come from.
+    pub block_source: BlockSourceMode,
 }

@@ -179,6 +179,81 @@ pub fn spend_key_into(k: &mut Vec<u8>, o: &OutPointKey, spender: TxNum) {
     k.extend_from_slice(&spender.to_bytes());
 }
 
+/// An output as the `outpoints` family and the writer's raw-source map know it: 12 bytes of
+/// the funding txid (the [`TxidPrefix`] of the key, then [`OUTPOINT_CHECK`]) and the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutPointId {
+    pub txid: [u8; 12],
+    pub vout: u32,
+}
+
+impl OutPointId {
+    pub fn new(txid: &[u8; 32], vout: u32) -> Self {
+        let mut t = [0u8; 12];
+        t.copy_from_slice(&txid[..12]);
+        OutPointId { txid: t, vout }
+    }
+    /// The key part: txid prefix and index, as in `utxo` and undo records.
+    pub fn key(&self) -> OutPointKey {
+        let mut p = [0u8; TxidPrefix::LEN];
+        p.copy_from_slice(&self.txid[..TxidPrefix::LEN]);
+        OutPointKey {
+            txid: TxidPrefix(p),
+            vout: self.vout,
+        }
+    }
+    /// The txid bytes kept in the value and compared at lookup.
+    pub fn check(&self) -> [u8; 4] {
+        let mut c = [0u8; 4];
+        c.copy_from_slice(&self.txid[OUTPOINT_CHECK]);
+        c
+    }
+}
+
+/// Bytes of the funding txid kept in an `outpoints` value (after the key's [`TxidPrefix`]) and
+/// compared at lookup: 96 bits in all, so a wrong match needs two live outputs with equal
+/// 12-byte txid prefixes (and a mismatch only sends the lookup to the exact slow path).
+pub const OUTPOINT_CHECK: std::ops::Range<usize> = TxidPrefix::LEN..TxidPrefix::LEN + 4;
+
+/// What an unspent output is: the script it pays, its funding tx number and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputInfo {
+    pub script: ScriptKey,
+    pub funding: TxNum,
+    pub value: u64,
+}
+
+/// `outpoints`: txid prefix (8) + vout (LEB128).
+pub fn outpoint_key_into(k: &mut Vec<u8>, o: &OutPointKey) {
+    k.clear();
+    o.encode_into(k);
+}
+/// `outpoints` value: txid check bytes (4) + script key (11) + funding tx number (5) + value
+/// (LEB128 satoshis).
+pub fn outpoint_value_into(v: &mut Vec<u8>, check: [u8; 4], o: &OutputInfo) {
+    v.clear();
+    v.extend_from_slice(&check);
+    v.extend_from_slice(&o.script.0);
+    v.extend_from_slice(&o.funding.to_bytes());
+    put_varint(v, o.value);
+}
+/// Decodes an `outpoints` value into (check bytes, output).
+pub fn decode_outpoint_value(v: &[u8]) -> Option<([u8; 4], OutputInfo)> {
+    let check = v.get(..4)?.try_into().ok()?;
+    let script = ScriptKey::from_slice(v.get(4..4 + ScriptKey::LEN)?)?;
+    let funding = TxNum::from_bytes(v.get(4 + ScriptKey::LEN..)?)?;
+    let mut rest = v.get(4 + ScriptKey::LEN + TxNum::LEN..)?;
+    let value = get_varint(&mut rest)?;
+    rest.is_empty().then_some((
+        check,
+        OutputInfo {
+            script,
+            funding,
+            value,
+        },
+    ))
+}
+
 /// `undo`: height → undo record (see `sync::undo`).
 pub fn undo_key(h: Height) -> [u8; 4] {
     h.to_be_bytes()
@@ -227,6 +302,32 @@ mod tests {
             decode_utxo(&k, &v),
             Some((o, TxNum(42), 21_000_000 * 100_000_000))
         );
+    }
+
+    #[test]
+    fn outpoint_roundtrip() {
+        let mut txid = [0u8; 32];
+        for (i, b) in txid.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let id = OutPointId::new(&txid, 70000);
+        assert_eq!(id.key().txid.0, [0, 1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(id.check(), [8, 9, 10, 11]);
+        let o = OutputInfo {
+            script: ScriptKey([4; ScriptKey::LEN]),
+            funding: TxNum(1 << 39),
+            value: 21_000_000 * 100_000_000,
+        };
+        let (mut k, mut v) = (vec![], vec![]);
+        outpoint_key_into(&mut k, &id.key());
+        assert_eq!(k.len(), 8 + 3);
+        outpoint_value_into(&mut v, id.check(), &o);
+        assert_eq!(decode_outpoint_value(&v), Some((id.check(), o)));
+        for cut in 0..v.len() {
+            assert_eq!(decode_outpoint_value(&v[..cut]), None);
+        }
+        v.push(0);
+        assert_eq!(decode_outpoint_value(&v), None);
     }
 
     #[test]

@@ -10,6 +10,10 @@
 //! | `utxo`    | script key (11) + txid prefix (8) + vout | funding tx number (5) + value         |
 //! | `spends`  | txid prefix (8) + vout                | spending tx number (5)                 |
 //! | `undo`    | height (4, BE)                        | undo record of that block              |
+//! | `outpoints` | txid prefix (8) + vout              | txid check (4) + script key + funding tx number + value |
+//!
+//! `outpoints` is kept only by an index that has synced from raw blocks (see [`outpoints`]);
+//! everywhere else it is empty and costs nothing.
 //!
 //! Encodings live in [`keys`]. Durability: writes skip the WAL; every batch is one atomic
 //! `WriteBatch`, and [`Store::persist`] flushes all families atomically (`atomic_flush`), so
@@ -17,6 +21,7 @@
 //! This module knows nothing about how batches are built (that is `sync`) or read (`query`).
 
 pub mod keys;
+pub mod outpoints;
 mod read;
 mod tipstate;
 
@@ -44,7 +49,21 @@ pub const CF_HISTORY: &str = "history";
 pub const CF_UTXO: &str = "utxo";
 pub const CF_SPENDS: &str = "spends";
 pub const CF_UNDO: &str = "undo";
-pub const ALL_CFS: [&str; 8] = [
+pub const CF_OUTPOINTS: &str = "outpoints";
+pub const ALL_CFS: [&str; 9] = [
+    CF_META,
+    CF_BLOCKS,
+    CF_TXIDS,
+    CF_TXNUMS,
+    CF_HISTORY,
+    CF_UTXO,
+    CF_SPENDS,
+    CF_UNDO,
+    CF_OUTPOINTS,
+];
+/// The families every Ferrum index has had since format 1; `outpoints` came later and is
+/// created when an older index is opened for writing.
+const FORMAT_1_CFS: [&str; 8] = [
     CF_META, CF_BLOCKS, CF_TXIDS, CF_TXNUMS, CF_HISTORY, CF_UTXO, CF_SPENDS, CF_UNDO,
 ];
 
@@ -68,6 +87,8 @@ pub struct Store {
     /// The indexed chain. Swapped under the write lock together with each batch write, so that a
     /// reader that takes it and a snapshot under the read lock sees one tip (see [`Store::read`]).
     tip: std::sync::RwLock<std::sync::Arc<TipState>>,
+    /// Whether the writer keeps the `outpoints` family (its `meta` flag, read at open).
+    keeps_outpoints: std::sync::atomic::AtomicBool,
 }
 
 /// A consistent read view: the tip and a database snapshot taken at the same instant.
@@ -156,7 +177,7 @@ impl Store {
                 .with_context(|| format!("DB_DIRECTORY {}: cannot create it", path.display()))?;
         } else {
             let cfs = DB::list_cf(&Options::default(), path).unwrap_or_default();
-            if !ALL_CFS.iter().all(|cf| cfs.iter().any(|c| c == cf)) {
+            if !FORMAT_1_CFS.iter().all(|cf| cfs.iter().any(|c| c == cf)) {
                 bail!(
                     "DB_DIRECTORY {} holds a database that is not a Ferrum index (column families \
                      {:?}); refusing to touch it. Point DB_DIRECTORY elsewhere.",
@@ -167,12 +188,22 @@ impl Store {
         }
         let cache = Cache::new_lru_cache((cache_mb << 20) / 4);
         let opts = db_options(cache_mb);
-        let descriptors = ALL_CFS.iter().map(|&name| {
-            // Bloom filters only help point reads of keys that may be absent (`utxo` deletes
-            // are blind, `spends` and `txnums` are prefix scans, `txids` keys always exist).
-            let point = matches!(name, CF_BLOCKS | CF_META | CF_UNDO);
-            ColumnFamilyDescriptor::new(name, cf_options(&cache, point))
-        });
+        // Read-only, an index older than a family opens without it (nothing reads it there).
+        let existing = if read_only {
+            DB::list_cf(&Options::default(), path).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let descriptors = ALL_CFS
+            .iter()
+            .filter(|name| !read_only || existing.iter().any(|c| c == *name))
+            .map(|&name| {
+                // Bloom filters only help point reads of keys that may be absent (`utxo`
+                // deletes are blind, `spends` and `txnums` are prefix scans, `txids` keys always
+                // exist); `outpoints` misses every output that is not committed yet.
+                let point = matches!(name, CF_BLOCKS | CF_META | CF_UNDO | CF_OUTPOINTS);
+                ColumnFamilyDescriptor::new(name, cf_options(&cache, point))
+            });
         let db = if read_only {
             DB::open_cf_descriptors_read_only(&opts, path, descriptors, false)
         } else {
@@ -182,6 +213,7 @@ impl Store {
         let store = Store {
             db,
             tip: Default::default(),
+            keeps_outpoints: Default::default(),
         };
         match store.get(CF_META, META_FORMAT)? {
             Some(raw) => {
@@ -227,6 +259,7 @@ impl Store {
                 store.persist()?;
             }
         }
+        store.load_outpoints_flag()?;
         let state = store.load_tip_state(coin)?;
         *store.tip.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(state);
         Ok(store)
@@ -366,7 +399,7 @@ impl Store {
     /// spent outputs and merges the per-flush files of the hash-keyed tables. `txids` (written in
     /// key order, never deleted) and `undo` (pruned by range) gain nothing from it.
     pub fn compact(&self) -> Result<()> {
-        for name in [CF_TXNUMS, CF_HISTORY, CF_UTXO, CF_SPENDS] {
+        for name in [CF_TXNUMS, CF_HISTORY, CF_UTXO, CF_SPENDS, CF_OUTPOINTS] {
             self.db
                 .compact_range_cf(self.cf(name), None::<&[u8]>, None::<&[u8]>);
         }
@@ -389,7 +422,7 @@ impl Store {
 
     /// Writes and persists a batch of `meta` rows only (no tip change), under the tip lock so
     /// it cannot interleave with a commit.
-    fn write_meta(&self, batch: WriteBatch) -> Result<()> {
+    pub(crate) fn write_meta(&self, batch: WriteBatch) -> Result<()> {
         let _guard = self.tip.write().unwrap_or_else(|e| e.into_inner());
         self.write(batch)?;
         self.persist()
@@ -399,14 +432,15 @@ impl Store {
     pub fn cf_sizes(&self) -> Vec<(&'static str, u64)> {
         ALL_CFS
             .iter()
-            .map(|&name| {
+            .filter_map(|&name| {
+                let cf = self.db.cf_handle(name)?;
                 let size = self
                     .db
-                    .property_int_value_cf(self.cf(name), "rocksdb.total-sst-files-size")
+                    .property_int_value_cf(cf, "rocksdb.total-sst-files-size")
                     .ok()
                     .flatten()
                     .unwrap_or(0);
-                (name, size)
+                Some((name, size))
             })
             .collect()
     }

@@ -7,9 +7,10 @@
 
 use super::prepare::PreparedBlock;
 use super::undo::UndoRecord;
-use crate::store::keys::{self, OutPointKey};
+use crate::store::keys::{self, OutPointId, OutPointKey, OutputInfo};
 use crate::store::{
-    CF_BLOCKS, CF_HISTORY, CF_SPENDS, CF_TXIDS, CF_TXNUMS, CF_UNDO, CF_UTXO, Store, TipState,
+    CF_BLOCKS, CF_HISTORY, CF_OUTPOINTS, CF_SPENDS, CF_TXIDS, CF_TXNUMS, CF_UNDO, CF_UTXO, Store,
+    TipState,
 };
 use crate::types::{Height, ScriptKey, TxNum, TxidPrefix};
 use anyhow::Result;
@@ -21,6 +22,18 @@ use std::sync::Arc;
 
 /// Outputs created in a batch and still unspent: (script, outpoint) → (funding tx, value).
 pub type UtxoMap = FxHashMap<(ScriptKey, OutPointKey), (TxNum, u64)>;
+
+/// Outputs created in a batch and still unspent, by outpoint (only when the index keeps the
+/// `outpoints` family): what the raw block source resolves inputs from before they are written.
+pub type OutpointMap = FxHashMap<OutPointId, OutputInfo>;
+
+/// A batch's new outputs, kept by the writer while the flusher commits it: undo records and
+/// the raw block source look outputs up there.
+#[derive(Clone)]
+pub struct BatchOutputs {
+    pub utxos: Arc<UtxoMap>,
+    pub outpoints: Arc<OutpointMap>,
+}
 
 /// A `utxo` row to write: a new output, or (value `None`) a deletion.
 type UtxoRow<'a> = (&'a (ScriptKey, OutPointKey), Option<&'a (TxNum, u64)>);
@@ -38,6 +51,9 @@ pub struct FlushBatch {
     /// Shared with the writer while the flusher commits the batch (see [`FlushBatch::utxos`]).
     utxo_puts: Arc<UtxoMap>,
     utxo_dels: Vec<(ScriptKey, OutPointKey)>,
+    /// `Some` when the index keeps `outpoints`: new unspent outputs, and rows to delete.
+    outpoints: Option<Arc<OutpointMap>>,
+    outpoint_dels: Vec<OutPointKey>,
     spends: Vec<(OutPointKey, TxNum, [u8; 4])>,
     undo: Vec<(Height, Vec<u8>)>,
     undo_prune: Vec<Height>,
@@ -51,15 +67,22 @@ const MEM_UTXO: usize = 72;
 const MEM_DEL: usize = 24;
 const MEM_SPEND: usize = 24;
 const MEM_TXID: usize = 32;
+const MEM_OUTPOINT: usize = 80;
 /// Typical estimated bytes per transaction (3.5 history entries, 2 outputs, 1.5 inputs).
 const MEM_PER_TX: usize = 330;
 
 impl FlushBatch {
     /// A batch with room for what `budget` bytes usually hold, so the hot path does not keep
     /// growing (and copying) its vectors and hash table.
-    pub fn with_budget(first_txnum: u64, budget: usize) -> Self {
+    pub fn with_budget(first_txnum: u64, budget: usize, keep_outpoints: bool) -> Self {
         let txs = budget / MEM_PER_TX;
         FlushBatch {
+            outpoints: keep_outpoints.then(|| {
+                Arc::new(OutpointMap::with_capacity_and_hasher(
+                    txs * 3 / 4,
+                    Default::default(),
+                ))
+            }),
             first_txnum,
             txids: Vec::with_capacity(txs),
             history: Vec::with_capacity(txs * 7 / 2),
@@ -86,9 +109,18 @@ impl FlushBatch {
         self.utxo_puts.get(&(*script, *op)).copied()
     }
 
+    /// An output created earlier in this batch and still unspent, by outpoint (only when the
+    /// index keeps `outpoints`).
+    pub fn pending_output(&self, id: &OutPointId) -> Option<OutputInfo> {
+        self.outpoints.as_ref()?.get(id).copied()
+    }
+
     /// The batch's unspent new outputs, for lookups while the batch is being committed.
-    pub fn utxos(&self) -> Arc<UtxoMap> {
-        self.utxo_puts.clone()
+    pub fn outputs(&self) -> BatchOutputs {
+        BatchOutputs {
+            utxos: self.utxo_puts.clone(),
+            outpoints: self.outpoints.clone().unwrap_or_default(),
+        }
     }
 
     /// Adds a block whose first transaction gets number `first`. `undo` is its undo record when
@@ -97,6 +129,7 @@ impl FlushBatch {
         let mut n = first.0;
         // Unique while the batch is filling: no copy.
         let utxo_puts = Arc::make_mut(&mut self.utxo_puts);
+        let mut outpoints = self.outpoints.as_mut().map(Arc::make_mut);
         for tx in &b.txs {
             let num = TxNum(n);
             self.txids.push(tx.txid);
@@ -117,6 +150,14 @@ impl FlushBatch {
                 check.copy_from_slice(&i.prev_txid[keys::SPEND_CHECK]);
                 self.spends.push((op, num, check));
                 self.mem += MEM_SPEND;
+                if let Some(map) = outpoints.as_deref_mut()
+                    && map
+                        .remove(&OutPointId::new(&i.prev_txid, i.prev_vout))
+                        .is_none()
+                {
+                    self.outpoint_dels.push(op);
+                    self.mem += MEM_DEL;
+                }
             }
             let txid = TxidPrefix::from_bytes(tx.txid.as_ref());
             for o in &b.outs[tx.outs.clone()] {
@@ -125,6 +166,15 @@ impl FlushBatch {
                     (num, o.value),
                 );
                 self.mem += MEM_UTXO;
+                if let Some(map) = outpoints.as_deref_mut() {
+                    let info = OutputInfo {
+                        script: o.script,
+                        funding: num,
+                        value: o.value,
+                    };
+                    map.insert(OutPointId::new(tx.txid.as_ref(), o.vout), info);
+                    self.mem += MEM_OUTPOINT;
+                }
             }
             self.mem += MEM_TXID;
             n += 1;
@@ -175,11 +225,18 @@ impl FlushBatch {
             .chain(self.utxo_dels.iter().map(|key| (key, None)))
             .collect();
         let mut spends = self.spends;
+        let mut outpoints: Vec<(&OutPointId, &OutputInfo)> =
+            self.outpoints.iter().flat_map(|m| m.iter()).collect();
+        let mut outpoint_dels = self.outpoint_dels;
         // The sorts are most of the work: run them on both cores (this is the only thing
         // running at the end of a catch-up).
         std::thread::scope(|scope| {
             scope.spawn(|| history.sort_unstable());
-            scope.spawn(|| utxo.sort_unstable_by(|a, b| a.0.cmp(b.0)));
+            scope.spawn(|| {
+                utxo.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                outpoints.sort_unstable_by_key(|a| a.0);
+            });
+            outpoint_dels.sort_unstable();
             txnums.sort_unstable();
             spends.sort_unstable_by_key(|a| (a.0, a.1));
         });
@@ -234,6 +291,19 @@ impl FlushBatch {
             wb.put_cf(cf, &k, check);
         }
         drop(spends);
+        if self.outpoints.is_some() {
+            let cf = store.cf(CF_OUTPOINTS);
+            for o in &outpoint_dels {
+                keys::outpoint_key_into(&mut k, o);
+                wb.delete_cf(cf, &k);
+            }
+            for (id, info) in &outpoints {
+                keys::outpoint_key_into(&mut k, &id.key());
+                keys::outpoint_value_into(&mut v, id.check(), info);
+                wb.put_cf(cf, &k, &v);
+            }
+        }
+        drop(outpoints);
         let cf = store.cf(CF_UNDO);
         for h in &self.undo_prune {
             wb.delete_cf(cf, keys::undo_key(*h));

@@ -2,11 +2,12 @@
 //!
 //! Preferred source: binary REST `block` + `spenttxouts` (no UTXO reads anywhere in sync).
 //! Without REST, the block comes from `getblock <hash> 0` and its spent outputs from the
-//! `prevout` fields of `getblock <hash> 3`, which bitcoind fills from its own undo data.
+//! `prevout` fields of `getblock <hash> 3`, which bitcoind fills from its own undo data. A node
+//! with neither gives the raw block alone; its inputs are left for [`super::resolve`].
 
 use super::prepare::{DecodedSpent, PreparedBlock, Spent, prepare};
-use crate::chain::{BlockSource, Coin};
-use crate::daemon::Daemon;
+use crate::chain::Coin;
+use crate::daemon::{Daemon, SpentSource};
 use crate::types::{Height, hex_to_bytes};
 use anyhow::{Context, Result};
 use bitcoin::BlockHash;
@@ -21,18 +22,12 @@ pub fn fetch_and_prepare(
     let raw = daemon
         .block(hash)
         .with_context(|| format!("fetching block {h} ({hash})"))?;
-    let rest = match coin.block_source() {
-        BlockSource::RestWithSpentOutputs => daemon.spent_outputs(hash)?,
-        BlockSource::RawBlocksOnly => anyhow::bail!(
-            "{} {}: its daemon serves raw blocks only, and resolving the outputs they spend \
-             from Ferrum's own index is not built yet; this coin can be parsed but not synced",
-            coin.name(),
-            coin.net()
-        ),
-    };
-    let spent = match rest {
-        Some(body) => Spent::Rest(body),
-        None => Spent::Decoded(spent_via_rpc(daemon, hash)?),
+    let spent = match daemon.spent_source() {
+        SpentSource::Index => Spent::Unresolved,
+        SpentSource::Rest | SpentSource::Rpc => match daemon.spent_outputs(hash)? {
+            Some(body) => Spent::Rest(body),
+            None => Spent::Decoded(spent_via_rpc(daemon, hash)?),
+        },
     };
     prepare(coin, h, hash, &raw, &spent)
 }

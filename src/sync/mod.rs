@@ -12,6 +12,7 @@ mod batch;
 mod fetch;
 pub mod prepare;
 mod progress;
+mod resolve;
 pub mod undo;
 
 use crate::chain::Coin;
@@ -20,7 +21,7 @@ use crate::store::keys::OutPointKey;
 use crate::store::{CF_UNDO, Store, keys};
 use crate::types::{Height, TxNum, TxidPrefix};
 use anyhow::{Context, Result, bail};
-use batch::{FlushBatch, UtxoMap};
+use batch::{BatchOutputs, FlushBatch};
 use bitcoin::BlockHash;
 use prepare::PreparedBlock;
 use progress::Progress;
@@ -159,6 +160,10 @@ impl Indexer {
     pub fn sync_to_tip(&self, stop: &AtomicBool) -> Result<SyncStats> {
         let started = std::time::Instant::now();
         let mut stats = SyncStats::default();
+        if self.daemon.spent_source() == crate::daemon::SpentSource::Index {
+            // Raw blocks: inputs are resolved from the index's own `outpoints`.
+            self.store.keep_outpoints()?;
+        }
         while !stop.load(Ordering::Relaxed) {
             let info = self.daemon.blockchain_info()?;
             crate::metrics::daemon_height(info.blocks);
@@ -325,13 +330,18 @@ impl Indexer {
         tracing::info!(
             "block {h} ({hash}) is older than the undo window: refetching it from the daemon"
         );
-        let b = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash).with_context(|| {
-            format!(
-                "cannot undo block {h} ({hash}): it is outside the undo window (REORG_LIMIT) and the \
-                 daemon cannot supply it with its spent outputs. Point DAEMON_URL at a node that has \
-                 this stale block, or delete DB_DIRECTORY and re-index"
-            )
-        })?;
+        let b = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash)
+            .and_then(|mut b| {
+                resolve::from_daemon(&self.store, &self.daemon, self.coin, &mut b)?;
+                Ok(b)
+            })
+            .with_context(|| {
+                format!(
+                    "cannot undo block {h} ({hash}): it is outside the undo window (REORG_LIMIT) \
+                     and the daemon cannot supply it with its spent outputs. Point DAEMON_URL at \
+                     a node that has this stale block, or delete DB_DIRECTORY and re-index"
+                )
+            })?;
         UndoRecord::for_block(&b, TxNum(txnums.start), |_, i| {
             self.store
                 .txnum_of(&i.prev_txid, None)?
@@ -350,7 +360,8 @@ impl Indexer {
         let undo_from = (end + 1).saturating_sub(self.cfg.reorg_limit);
         let tip = self.store.tip();
         let mut prev = tip.tip_hash();
-        let mut batch = FlushBatch::with_budget(tip.tx_count(), budget);
+        let keep_outpoints = self.store.keeps_outpoints();
+        let mut batch = FlushBatch::with_budget(tip.tx_count(), budget, keep_outpoints);
         let mut progress = Progress::new(start, end, tip.tx_count());
         let (mut blocks, mut txs) = (0u64, 0u64);
         let mut hashes: Vec<BlockHash> = Vec::new();
@@ -365,10 +376,14 @@ impl Indexer {
                 scope.spawn(move || {
                     for (h, hash) in job_rx {
                         let mut r = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash);
-                        if let Ok(b) = &mut r
-                            && h.0 >= undo_from
-                        {
-                            self.lookup_funding(b);
+                        if let Ok(b) = &mut r {
+                            if !b.inputs_done {
+                                if let Err(e) = resolve::on_worker(&self.store, b) {
+                                    r = Err(e);
+                                }
+                            } else if h.0 >= undo_from {
+                                self.lookup_funding(b);
+                            }
                         }
                         if res_tx.send((h, r)).is_err() {
                             break;
@@ -392,9 +407,9 @@ impl Indexer {
             });
             // New outputs of the batches handed to the flusher and not yet committed, oldest
             // first: undo records look funding outputs up there.
-            let mut in_flight: VecDeque<Arc<UtxoMap>> = VecDeque::new();
+            let mut in_flight: VecDeque<BatchOutputs> = VecDeque::new();
             // Waits until every batch handed to the flusher is committed.
-            let wait_flushes = |in_flight: &mut VecDeque<Arc<UtxoMap>>| -> Result<()> {
+            let wait_flushes = |in_flight: &mut VecDeque<BatchOutputs>| -> Result<()> {
                 while !in_flight.is_empty() {
                     ack_rx.recv().context("flusher stopped")??;
                     in_flight.pop_front();
@@ -424,7 +439,7 @@ impl Indexer {
                     }
                     let (h, r) = res_rx.recv().context("workers stopped")?;
                     pending.insert(h.0, r?);
-                    while let Some(b) = pending.remove(&next_apply) {
+                    while let Some(mut b) = pending.remove(&next_apply) {
                         if prev.is_some_and(|p| p != b.prev_hash)
                             || (prev.is_none() && b.height.0 != 0)
                         {
@@ -434,6 +449,14 @@ impl Indexer {
                             );
                             return Ok(());
                         }
+                        resolve::on_writer(&self.store, &self.daemon, self.coin, &mut b, |id| {
+                            batch.pending_output(id).or_else(|| {
+                                in_flight
+                                    .iter()
+                                    .rev()
+                                    .find_map(|m| m.outpoints.get(id).copied())
+                            })
+                        })?;
                         let first = TxNum(batch.end_txnum());
                         let undo = if b.height.0 >= undo_from {
                             Some(self.make_undo(&batch, &in_flight, &b, first)?)
@@ -453,13 +476,13 @@ impl Indexer {
                             let next = batch.end_txnum();
                             let full = std::mem::replace(
                                 &mut batch,
-                                FlushBatch::with_budget(next, budget),
+                                FlushBatch::with_budget(next, budget, keep_outpoints),
                             );
                             while let Ok(ack) = ack_rx.try_recv() {
                                 ack?;
                                 in_flight.pop_front();
                             }
-                            in_flight.push_back(full.utxos());
+                            in_flight.push_back(full.outputs());
                             flush_tx.send(full).context("flusher stopped")?;
                         }
                     }
@@ -471,7 +494,7 @@ impl Indexer {
             let last = std::mem::take(&mut batch);
             let finished = (|| -> Result<()> {
                 if !last.is_empty() {
-                    in_flight.push_back(last.utxos());
+                    in_flight.push_back(last.outputs());
                     flush_tx.send(last).context("flusher stopped")?;
                 }
                 wait_flushes(&mut in_flight)
@@ -511,7 +534,7 @@ impl Indexer {
     fn make_undo(
         &self,
         batch: &FlushBatch,
-        in_flight: &VecDeque<Arc<UtxoMap>>,
+        in_flight: &VecDeque<BatchOutputs>,
         b: &PreparedBlock,
         first: TxNum,
     ) -> Result<UndoRecord> {
@@ -524,7 +547,7 @@ impl Indexer {
             if let Some((n, _)) = batch.pending_utxo(&i.script, &op) {
                 return Ok(n);
             }
-            if let Some((n, _)) = in_flight.iter().rev().find_map(|m| m.get(&key)) {
+            if let Some((n, _)) = in_flight.iter().rev().find_map(|m| m.utxos.get(&key)) {
                 return Ok(*n);
             }
             if let Some(Some(n)) = b.funding.get(index) {

@@ -48,8 +48,48 @@ pub struct PreparedBlock {
     pub outs: Vec<PreparedOut>,
     pub ins: Vec<PreparedIn>,
     pub touched: Vec<ScriptKey>,
-    /// Per input, the funding tx number when a worker found it (blocks in the undo window only).
+    /// Per input, the funding tx number when a worker found it (blocks in the undo window, and
+    /// every input resolved from the index).
     pub funding: Vec<Option<TxNum>>,
+    /// Inputs (indices into `ins`) whose spent output is not known yet: the raw block source
+    /// leaves them to [`super::resolve`]. Their `script` and `value` are placeholders.
+    pub unresolved: Vec<usize>,
+    /// Whether `touched` includes the scripts of spent outputs (false until every input of a
+    /// raw-source block is resolved and [`PreparedBlock::finish_inputs`] ran).
+    pub inputs_done: bool,
+}
+
+impl PreparedBlock {
+    /// Sets what input `index` spends.
+    pub fn resolve(&mut self, index: usize, script: ScriptKey, value: u64, funding: Option<TxNum>) {
+        if let Some(i) = self.ins.get_mut(index) {
+            i.script = script;
+            i.value = value;
+        }
+        if funding.is_some() {
+            if self.funding.len() < self.ins.len() {
+                self.funding.resize(self.ins.len(), None);
+            }
+            self.funding[index] = funding;
+        }
+    }
+
+    /// Rebuilds every tx's touched scripts once all its inputs are resolved.
+    pub fn finish_inputs(&mut self) {
+        let mut touched = Vec::with_capacity(self.outs.len() + self.ins.len());
+        for tx in &mut self.txs {
+            let start = touched.len();
+            touched.extend(self.outs[tx.outs.clone()].iter().map(|o| o.script));
+            touched.extend(self.ins[tx.ins.clone()].iter().map(|i| i.script));
+            touched[start..].sort_unstable();
+            let unique = dedup_sorted(&mut touched[start..]);
+            touched.truncate(start + unique);
+            tx.touched = start..touched.len();
+        }
+        self.touched = touched;
+        self.unresolved.clear();
+        self.inputs_done = true;
+    }
 }
 
 /// Per transaction, per input: (value, script) of the spent output.
@@ -61,6 +101,8 @@ pub enum Spent {
     Rest(Vec<u8>),
     /// Decoded elsewhere (e.g. `getblock <hash> 3`): per transaction, per input, (value, script).
     Decoded(DecodedSpent),
+    /// Not given by the daemon: Ferrum resolves them from its index ([`super::resolve`]).
+    Unresolved,
 }
 
 /// Whether an output can never be spent, so the index skips it (as ElectrumX does: a script that
@@ -107,6 +149,7 @@ pub fn prepare(
                 .with_context(|| format!("block {height}: cannot parse spent outputs"))?,
         ),
         Spent::Decoded(txs) => SpentView::Decoded(txs),
+        Spent::Unresolved => SpentView::Unresolved,
     };
     build(coin, height, raw, &parsed, &view)
 }
@@ -115,6 +158,7 @@ pub fn prepare(
 enum SpentView<'a> {
     Rest(&'a [u8], SpentOutputs),
     Decoded(&'a [Vec<(u64, Vec<u8>)>]),
+    Unresolved,
 }
 
 impl<'a> SpentView<'a> {
@@ -136,6 +180,7 @@ impl<'a> SpentView<'a> {
                     out.extend(t.iter().map(|(v, s)| (*v, s.as_slice())));
                 }
             }
+            SpentView::Unresolved => {}
         }
     }
 }
@@ -157,6 +202,8 @@ fn build(
         ins: Vec::with_capacity(parsed.inputs.len()),
         touched: Vec::with_capacity(parsed.outputs.len() + parsed.inputs.len()),
         funding: Vec::new(),
+        unresolved: Vec::new(),
+        inputs_done: !matches!(spent, SpentView::Unresolved),
     };
     let mut prevouts = Vec::new();
     for (i, tx) in parsed.txs.iter().enumerate() {
@@ -180,7 +227,17 @@ fn build(
             }
         }
         let inputs = parsed.tx_inputs(tx);
-        if !inputs.is_empty() {
+        if !b.inputs_done {
+            for input in inputs {
+                b.unresolved.push(b.ins.len());
+                b.ins.push(PreparedIn {
+                    prev_txid: input.prev_txid,
+                    prev_vout: input.prev_vout,
+                    script: ScriptKey([0; ScriptKey::LEN]),
+                    value: 0,
+                });
+            }
+        } else if !inputs.is_empty() {
             spent.prevouts(i, &mut prevouts);
             if prevouts.len() != inputs.len() {
                 bail!(

@@ -6,12 +6,13 @@
 //! back (those funded before the block), and the spends to forget. It is derived from the block
 //! and its spent outputs alone (plus the funding tx number of each spent output), so the same
 //! code makes it while indexing (stored for the last `REORG_LIMIT` blocks) and when a deeper
-//! reorg refetches a stale block from bitcoind.
+//! reorg refetches a stale block from bitcoind. An index that keeps `outpoints` (the raw block
+//! source) gets those rows removed and put back with the `utxo` rows.
 
 use super::prepare::{PreparedBlock, PreparedIn};
-use crate::store::keys::{self, OutPointKey, get_varint, put_varint};
+use crate::store::keys::{self, OutPointId, OutPointKey, OutputInfo, get_varint, put_varint};
 use crate::store::{
-    CF_BLOCKS, CF_HISTORY, CF_SPENDS, CF_TXIDS, CF_TXNUMS, CF_UNDO, CF_UTXO, Store,
+    CF_BLOCKS, CF_HISTORY, CF_OUTPOINTS, CF_SPENDS, CF_TXIDS, CF_TXNUMS, CF_UNDO, CF_UTXO, Store,
 };
 use crate::types::{Height, ScriptKey, TxNum, TxidPrefix};
 use anyhow::{Context, Result};
@@ -159,19 +160,45 @@ impl UndoRecord {
         for s in &scripts {
             truncate_history(store, &mut batch, s, self.first_txnum)?;
         }
+        let outpoints = store.keeps_outpoints();
+        let mut k = Vec::new();
         // The block is the tip: its outputs are the rows funded at or after its first tx.
         for s in &self.created {
             for (o, n, _) in store.utxos(s, None)? {
                 if n >= self.first_txnum {
                     batch.delete_cf(store.cf(CF_UTXO), keys::utxo_key(s, &o));
+                    if outpoints {
+                        keys::outpoint_key_into(&mut k, &o);
+                        batch.delete_cf(store.cf(CF_OUTPOINTS), &k);
+                    }
                 }
             }
         }
+        let mut v = Vec::new();
         for e in &self.spent {
             batch.delete_cf(store.cf(CF_SPENDS), keys::spend_key(&e.outpoint, e.spender));
             if e.funding < self.first_txnum {
-                let v = keys::utxo_value(e.funding, e.value);
-                batch.put_cf(store.cf(CF_UTXO), keys::utxo_key(&e.script, &e.outpoint), v);
+                let val = keys::utxo_value(e.funding, e.value);
+                batch.put_cf(
+                    store.cf(CF_UTXO),
+                    keys::utxo_key(&e.script, &e.outpoint),
+                    val,
+                );
+                if outpoints {
+                    // The row's check bytes come from the funding tx's full txid.
+                    let txid = store.txid_at(e.funding, None)?.with_context(|| {
+                        format!("index corrupt: no txid for tx number {}", e.funding.0)
+                    })?;
+                    let info = OutputInfo {
+                        script: e.script,
+                        funding: e.funding,
+                        value: e.value,
+                    };
+                    keys::outpoint_key_into(&mut k, &e.outpoint);
+                    let check = OutPointId::new(&txid, e.outpoint.vout).check();
+                    keys::outpoint_value_into(&mut v, check, &info);
+                    batch.put_cf(store.cf(CF_OUTPOINTS), &k, &v);
+                }
             }
         }
         let nums: Vec<TxNum> = (self.first_txnum.0..self.first_txnum.0 + self.tx_count)

@@ -11,6 +11,7 @@ pub mod socks;
 use ferrum::chain::Bitcoin;
 use ferrum::chaingen::Bitcoind;
 use ferrum::daemon::Daemon;
+use ferrum::daemon::settings::{BlockSourceMode, DaemonSettings};
 use ferrum::query::Query;
 use ferrum::store::Store;
 use ferrum::sync::{Indexer, IndexerConfig};
@@ -62,8 +63,22 @@ pub fn fixture_scenario() -> serde_json::Value {
 
 /// Opens (or creates) an index in `dir` following `d`.
 pub fn indexer(d: &Bitcoind, dir: &Path, reorg_limit: u32) -> Indexer {
+    indexer_from(d, dir, reorg_limit, BlockSourceMode::Auto)
+}
+
+/// An indexer whose blocks come from `source` (`--block-source`).
+pub fn indexer_from(
+    d: &Bitcoind,
+    dir: &Path,
+    reorg_limit: u32,
+    source: BlockSourceMode,
+) -> Indexer {
     let store = Arc::new(Store::open(dir, COIN, 64).expect("open store"));
-    let daemon = Arc::new(Daemon::connect(d.daemon_settings(), COIN).expect("connect"));
+    let settings = DaemonSettings {
+        block_source: source,
+        ..d.daemon_settings()
+    };
+    let daemon = Arc::new(Daemon::connect(settings, COIN).expect("connect"));
     let cfg = IndexerConfig {
         cache_mb: 64,
         reorg_limit,
@@ -81,6 +96,41 @@ pub fn sync(ix: &Indexer) {
 
 pub fn query(ix: &Indexer) -> Query {
     Query::new(ix.store().clone())
+}
+
+/// The raw block source's `outpoints` family holds exactly the unspent outputs of `utxo`, each
+/// with its script, funding tx, value and txid check bytes. Returns how many.
+pub fn assert_outpoints_match_utxos(store: &Store) -> usize {
+    use ferrum::store::keys::{self, OutPointId};
+    use ferrum::store::{CF_OUTPOINTS, CF_UTXO};
+    use ferrum::types::ScriptKey;
+    assert!(store.keeps_outpoints(), "the index does not keep outpoints");
+    let db = store.db();
+    let mut utxos = 0;
+    let mut k = Vec::new();
+    for item in db.iterator_cf(store.cf(CF_UTXO), rocksdb::IteratorMode::Start) {
+        let (key, value) = item.unwrap();
+        let (o, n, v) = keys::decode_utxo(&key, &value).unwrap();
+        let txid = store.txid_at(n, None).unwrap().unwrap();
+        keys::outpoint_key_into(&mut k, &o);
+        let row = db
+            .get_cf(store.cf(CF_OUTPOINTS), &k)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no outpoints row for tx {} output {}", n.0, o.vout));
+        let (check, info) = keys::decode_outpoint_value(&row).unwrap();
+        assert_eq!(check, OutPointId::new(&txid, o.vout).check());
+        assert_eq!(info.script, ScriptKey::from_slice(&key).unwrap());
+        assert_eq!((info.funding, info.value), (n, v));
+        utxos += 1;
+    }
+    let rows = db
+        .iterator_cf(store.cf(CF_OUTPOINTS), rocksdb::IteratorMode::Start)
+        .count();
+    assert_eq!(
+        rows, utxos,
+        "outpoints rows for outputs that are not unspent"
+    );
+    utxos
 }
 
 /// Blocks of a regtest chain file (`blocks.txt.gz`, `stale.txt`): (height, hash, raw hex).
