@@ -133,6 +133,9 @@ impl Coin for AltCoin {
     fn parse_block(&self, raw: &[u8]) -> Result<ParsedBlock, ParseError> {
         parse_block_with(raw, &self.block, |h| self.header_hash(h))
     }
+    fn parse_transaction(&self, raw: &[u8]) -> Result<(ParsedBlock, u64), ParseError> {
+        super::family::parse_transaction_with(raw, &self.block)
+    }
     fn block_source(&self) -> BlockSource {
         // These daemons serve raw blocks only (no REST `spenttxouts`, no `getblock` verbosity
         // 3 prevouts): spent outputs must come from Ferrum's own index.

@@ -84,7 +84,7 @@ pub fn parse_block_with(
     let (mut r, mut block, tx_count) = begin_block(raw, header_len, header_hash, min_tx_size)?;
     let mut last_had_mweb = false;
     for i in 0..tx_count {
-        last_had_mweb = parse_tx_into(&mut r, format, i == 0, &mut block)?;
+        last_had_mweb = parse_tx_into(&mut r, format, i == 0, &mut block)?.mweb;
     }
     // Litecoin: a block whose last transaction is the MWEB integration ("HogEx") transaction
     // is followed by the MWEB extension block. Its outputs are not Electrum-visible, so it is
@@ -97,15 +97,56 @@ pub fn parse_block_with(
     Ok(block)
 }
 
+/// Bitcoin's own layout, as a [`BlockFormat`]: what a Bitcoin transaction alone is parsed with.
+pub const BITCOIN_FORMAT: BlockFormat = BlockFormat {
+    header: HeaderFormat::Plain,
+    tx: TxFormat::SegWit,
+    txid: TxidHash::Sha256d,
+};
+
+/// One transaction alone, as `getrawtransaction` serves it (the mempool), parsed under
+/// `format`: a [`ParsedBlock`] of that one transaction (no header; the coinbase rule is off, so
+/// every input is recorded) and its virtual size (BIP 141 weight / 4, rounded up; the size for
+/// coins without witness data). Nothing may follow the transaction.
+pub fn parse_transaction_with(
+    raw: &[u8],
+    format: &BlockFormat,
+) -> Result<(ParsedBlock, u64), ParseError> {
+    let mut r = Reader::new(raw, 0);
+    let mut tx = ParsedBlock {
+        hash: BlockHash::all_zeros(),
+        prev_hash: BlockHash::all_zeros(),
+        header: 0..0,
+        txs: Vec::with_capacity(1),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+    };
+    let info = parse_tx_into(&mut r, format, false, &mut tx)?;
+    if r.remaining() != 0 {
+        return Err(ParseError::Trailing(r.remaining()));
+    }
+    let weight = info.base_size as u64 * 3 + raw.len() as u64;
+    Ok((tx, weight.div_ceil(4)))
+}
+
+/// What [`parse_tx_into`] learnt besides the transaction itself.
+struct TxInfo {
+    /// It carried Litecoin's MWEB flag.
+    mweb: bool,
+    /// Bytes of its serialization without witness (and MWEB) data: those that make the txid.
+    base_size: usize,
+}
+
 /// Hashes a transaction's non-witness bytes as they are read.
-struct TxidEngine(sha256::HashEngine);
+struct TxidEngine(sha256::HashEngine, usize);
 
 impl TxidEngine {
     fn new() -> Self {
-        TxidEngine(sha256::Hash::engine())
+        TxidEngine(sha256::Hash::engine(), 0)
     }
     fn input(&mut self, bytes: &[u8]) {
         self.0.input(bytes);
+        self.1 += bytes.len();
     }
     fn finish(self, kind: TxidHash) -> Txid {
         let once = sha256::Hash::from_engine(self.0);
@@ -121,14 +162,13 @@ impl TxidEngine {
 const FLAG_WITNESS: u8 = 0x01;
 const FLAG_MWEB: u8 = 0x08;
 
-/// Parses one transaction at the reader's position, appending it to `block`. Returns whether it
-/// carried Litecoin's MWEB flag.
+/// Parses one transaction at the reader's position, appending it to `block`.
 fn parse_tx_into(
     r: &mut Reader<'_>,
     format: &BlockFormat,
     coinbase: bool,
     block: &mut ParsedBlock,
-) -> Result<bool, ParseError> {
+) -> Result<TxInfo, ParseError> {
     let mut engine = TxidEngine::new();
     let version_at = r.pos();
     let version = r.u32()?;
@@ -181,12 +221,16 @@ fn parse_tx_into(
         r.skip(len)?;
     }
     engine.input(r.since(lock_start));
+    let base_size = engine.1;
     block.txs.push(ParsedTx {
         txid: engine.finish(format.txid),
         inputs: in_start..block.inputs.len(),
         outputs: out_start..block.outputs.len(),
     });
-    Ok(flag & FLAG_MWEB != 0)
+    Ok(TxInfo {
+        mweb: flag & FLAG_MWEB != 0,
+        base_size,
+    })
 }
 
 /// DIP 2: the version's high 16 bits are a transaction type, its low 16 bits the version; a
@@ -292,6 +336,49 @@ mod tests {
         // Bitcoin's segwit format does not accept the MWEB flag.
         let raw = block_of(&[&plain, &tx(2, Some(FLAG_MWEB), &[0], &[])]);
         assert!(parse_block_with(&raw, &SEGWIT, sha256d_hash).is_err());
+    }
+
+    #[test]
+    fn a_transaction_alone_agrees_with_rust_bitcoin() {
+        // A segwit spend and a legacy one, as getrawtransaction would serve them.
+        let segwit = tx(2, Some(FLAG_WITNESS), &[2, 1, 0xaa, 3, 1, 2, 3], &[]);
+        let legacy = tx(1, None, &[], &[]);
+        for raw in [segwit, legacy] {
+            let theirs: bitcoin::Transaction = bitcoin::consensus::deserialize(&raw).unwrap();
+            let (ours, vsize) = parse_transaction_with(&raw, &BITCOIN_FORMAT).unwrap();
+            assert_eq!(ours.txs.len(), 1);
+            assert_eq!(ours.txs[0].txid, theirs.compute_txid());
+            assert_eq!(vsize, theirs.vsize() as u64);
+            assert_eq!(ours.inputs.len(), theirs.input.len());
+            assert_eq!(
+                ours.inputs[0].prev_vout,
+                theirs.input[0].previous_output.vout
+            );
+            let out = &ours.outputs[0];
+            assert_eq!(out.value, theirs.output[0].value.to_sat());
+            assert_eq!(
+                &raw[out.script.clone()],
+                theirs.output[0].script_pubkey.as_bytes()
+            );
+            let mut longer = raw.clone();
+            longer.push(0);
+            assert_eq!(
+                parse_transaction_with(&longer, &BITCOIN_FORMAT).unwrap_err(),
+                ParseError::Trailing(1)
+            );
+        }
+        // A Litecoin transaction with MWEB data cannot be sized without an MWEB parser: an
+        // error (the mempool skips it), never a panic.
+        let mweb = tx(2, Some(FLAG_MWEB), &[5, 1, 2, 3, 4, 5], &[]);
+        assert!(parse_transaction_with(&mweb, &LITECOIN).is_err());
+        // Dash's special payload counts in its size.
+        let special = tx(0x0005_0003, None, &[], &[3, 9, 9, 9]);
+        let (parsed, vsize) = parse_transaction_with(&special, &DASH).unwrap();
+        assert_eq!(vsize, special.len() as u64);
+        assert_eq!(
+            parsed.txs[0].txid,
+            Txid::from_raw_hash(sha256d::Hash::hash(&special))
+        );
     }
 
     #[test]

@@ -96,6 +96,11 @@ pub trait Coin: Send + Sync + 'static {
         let header_len = self.header_len(raw)?;
         parse::parse_block(raw, header_len, |h| self.header_hash(h))
     }
+    /// Parses one transaction alone (as `getrawtransaction` serves it, for the mempool): a
+    /// [`ParsedBlock`] holding that transaction, and its virtual size.
+    fn parse_transaction(&self, raw: &[u8]) -> Result<(ParsedBlock, u64), parse::ParseError> {
+        family::parse_transaction_with(raw, &family::BITCOIN_FORMAT)
+    }
     /// Which block sources the daemon of this coin offers.
     fn block_source(&self) -> BlockSource;
     /// The scriptPubKey an address pays to, or `None` when it is not an address of this network.

@@ -347,6 +347,11 @@ impl Daemon {
         self.spent_source == SpentSource::Rest
     }
 
+    /// The coin and network this daemon serves.
+    pub fn coin(&self) -> &'static dyn Coin {
+        self.coin
+    }
+
     /// Where the outputs each block spends come from, chosen at connect.
     pub fn spent_source(&self) -> SpentSource {
         self.spent_source

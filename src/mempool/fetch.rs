@@ -11,10 +11,12 @@
 //! instead would need `-txindex` and whole transactions.
 
 use super::state::{ConfirmedOutputs, NewTx};
+use crate::chain::Coin;
 use crate::daemon::Daemon;
 use crate::types::{ScriptKey, hex_to_bytes};
 use anyhow::{Context, Result, anyhow, bail};
-use bitcoin::{OutPoint, Transaction, Txid};
+use bitcoin::hashes::Hash;
+use bitcoin::{OutPoint, Txid};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -61,7 +63,7 @@ pub fn transactions(daemon: &Daemon, txids: &[Txid]) -> Result<Vec<NewTx>> {
         }
         for (txid, reply) in chunk.iter().zip(replies) {
             match reply {
-                Ok(v) => match parse_tx(txid, &v) {
+                Ok(v) => match parse_tx(daemon.coin(), txid, &v) {
                     Ok(tx) => txs.push(tx),
                     Err(e) => warn!("skipping mempool tx {txid}: {e:#}"),
                 },
@@ -73,33 +75,37 @@ pub fn transactions(daemon: &Daemon, txids: &[Txid]) -> Result<Vec<NewTx>> {
     Ok(txs)
 }
 
-fn parse_tx(txid: &Txid, v: &Value) -> Result<NewTx> {
+/// A mempool transaction under its coin's rules (Litecoin's MWEB transactions, which need an
+/// MWEB parser, and anything else that does not parse are errors: the caller skips them).
+fn parse_tx(coin: &dyn Coin, txid: &Txid, v: &Value) -> Result<NewTx> {
     let raw = v
         .as_str()
         .and_then(hex_to_bytes)
         .ok_or_else(|| anyhow!("expected hex, got {}", short(v)))?;
-    let tx: Transaction = bitcoin::consensus::deserialize(&raw).context("cannot decode")?;
-    let got = tx.compute_txid();
-    if got != *txid {
-        bail!("the daemon returned tx {got}");
+    let (tx, vsize) = coin
+        .parse_transaction(&raw)
+        .map_err(|e| anyhow!("cannot decode under {} rules: {e}", coin.name()))?;
+    let Some(parsed) = tx.txs.first() else {
+        bail!("no transaction");
+    };
+    if parsed.txid != *txid {
+        bail!("the daemon returned tx {}", parsed.txid);
     }
     Ok(NewTx {
         txid: *txid,
-        vsize: tx.vsize() as u64,
+        vsize,
         prevouts: tx
-            .input
+            .tx_inputs(parsed)
             .iter()
-            .map(|i| i.previous_output)
+            .map(|i| OutPoint::new(Txid::from_byte_array(i.prev_txid), i.prev_vout))
             .filter(|p| !p.is_null())
             .collect(),
         outputs: tx
-            .output
+            .tx_outputs(parsed)
             .iter()
             .map(|o| {
-                (
-                    ScriptKey::from_script(o.script_pubkey.as_bytes()),
-                    o.value.to_sat(),
-                )
+                let script = &raw[o.script.clone()];
+                (ScriptKey::from_script(coin.address_script(script)), o.value)
             })
             .collect(),
     })
@@ -127,7 +133,7 @@ pub fn confirmed_outputs(daemon: &Daemon, prevouts: &[OutPoint]) -> Result<Confi
         for (prevout, reply) in chunk.iter().zip(replies) {
             match reply
                 .map_err(anyhow::Error::from)
-                .and_then(|v| parse_txout(&v))
+                .and_then(|v| parse_txout(daemon.coin(), &v))
             {
                 Ok(Some(out)) => {
                     found.insert(*prevout, out);
@@ -141,7 +147,7 @@ pub fn confirmed_outputs(daemon: &Daemon, prevouts: &[OutPoint]) -> Result<Confi
 }
 
 /// `gettxout` reply: `null` when spent or unknown, else `value` (coins) and `scriptPubKey.hex`.
-fn parse_txout(v: &Value) -> Result<Option<(ScriptKey, u64)>> {
+fn parse_txout(coin: &dyn Coin, v: &Value) -> Result<Option<(ScriptKey, u64)>> {
     if v.is_null() {
         return Ok(None);
     }
@@ -158,7 +164,10 @@ fn parse_txout(v: &Value) -> Result<Option<(ScriptKey, u64)>> {
     let sats = bitcoin::Amount::from_btc(value)
         .map_err(|e| anyhow!("bad value {value}: {e}"))?
         .to_sat();
-    Ok(Some((ScriptKey::from_script(&script), sats)))
+    Ok(Some((
+        ScriptKey::from_script(coin.address_script(&script)),
+        sats,
+    )))
 }
 
 /// `getmempoolinfo`, reduced to the fields `mempool.get_info` returns (ElectrumX's
@@ -241,7 +250,8 @@ fn short(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bitcoin::hashes::Hash;
+
+    const COIN: &dyn Coin = &crate::chain::Bitcoin::REGTEST;
 
     fn txid(n: u8) -> Txid {
         Txid::from_byte_array([n; 32])
@@ -288,16 +298,58 @@ mod tests {
     fn gettxout_values_are_exact_satoshis() {
         let v = json!({"value": 0.39995465, "scriptPubKey": {"hex": "51"}});
         assert_eq!(
-            parse_txout(&v).ok().flatten(),
+            parse_txout(COIN, &v).ok().flatten(),
             Some((ScriptKey::from_script(&[0x51]), 39_995_465))
         );
-        assert_eq!(parse_txout(&Value::Null).ok(), Some(None));
-        assert!(parse_txout(&json!({"value": "x"})).is_err());
+        assert_eq!(parse_txout(COIN, &Value::Null).ok(), Some(None));
+        assert!(parse_txout(COIN, &json!({"value": "x"})).is_err());
         let v = json!({"value": 20999999.9769, "scriptPubKey": {"hex": ""}});
         assert_eq!(
-            parse_txout(&v).ok().flatten().map(|o| o.1),
+            parse_txout(COIN, &v).ok().flatten().map(|o| o.1),
             Some(2_099_999_997_690_000)
         );
+    }
+
+    #[test]
+    fn mempool_txs_are_read_under_the_coin_s_rules() {
+        // A Namecoin name_update paying to P2PKH, in a plain (non-segwit) transaction.
+        let p2pkh: Vec<u8> = [&[0x76, 0xa9, 0x14][..], &[7u8; 20], &[0x88, 0xac]].concat();
+        let name_op: Vec<u8> = [&[0x53, 0x01, b'n', 0x01, b'v', 0x6d, 0x75][..], &p2pkh].concat();
+        let tx = bitcoin::Transaction {
+            version: bitcoin::transaction::Version(0x7100),
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: OutPoint::new(txid(9), 1),
+                ..Default::default()
+            }],
+            output: vec![bitcoin::TxOut {
+                value: bitcoin::Amount::from_sat(1_000_000),
+                script_pubkey: bitcoin::ScriptBuf::from_bytes(name_op.clone()),
+            }],
+        };
+        let hex = json!(bitcoin::consensus::encode::serialize_hex(&tx));
+        let id = tx.compute_txid();
+        let namecoin = &crate::chain::coins::namecoin::MAINNET;
+        let got = parse_tx(namecoin, &id, &hex).unwrap();
+        assert_eq!(got.prevouts, vec![OutPoint::new(txid(9), 1)]);
+        assert_eq!(got.vsize, tx.vsize() as u64);
+        assert_eq!(
+            got.outputs,
+            vec![(ScriptKey::from_script(&p2pkh), 1_000_000)]
+        );
+        // Bitcoin keys the whole script.
+        let got = parse_tx(COIN, &id, &hex).unwrap();
+        assert_eq!(got.outputs[0].0, ScriptKey::from_script(&name_op));
+        // Groestlcoin hashes txids with single SHA-256: the same bytes are another txid.
+        let grs = &crate::chain::coins::groestlcoin::MAINNET;
+        let err = parse_tx(grs, &id, &hex).unwrap_err().to_string();
+        assert!(err.starts_with("the daemon returned tx "), "{err}");
+        let grs_txid = Txid::from_byte_array(
+            bitcoin::hashes::sha256::Hash::hash(&bitcoin::consensus::serialize(&tx))
+                .to_byte_array(),
+        );
+        assert!(parse_tx(grs, &grs_txid, &hex).is_ok());
+        assert!(parse_tx(COIN, &id, &json!("00")).is_err());
     }
 
     #[test]
