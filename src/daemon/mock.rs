@@ -469,3 +469,77 @@ fn long_waits_are_split_into_chunks() {
         "{waits:?}"
     );
 }
+
+#[test]
+fn following_stops_cleanly_on_a_block_that_never_parses() {
+    use crate::sync::{Indexer, IndexerConfig};
+    use bitcoin::hashes::{Hash, sha256d};
+    let genesis = bitcoin::consensus::serialize(&bitcoin::blockdata::constants::genesis_block(
+        bitcoin::Network::Regtest,
+    ));
+    // Block 1: a header that extends the genesis block and hashes to what the mock announces,
+    // then one transaction cut short.
+    let mut bad = vec![1, 0, 0, 0];
+    bad.extend_from_slice(COIN.genesis_hash().as_byte_array());
+    bad.extend_from_slice(&[0u8; 44]);
+    bad.extend_from_slice(&[1, 1, 0, 0, 0, 0xff]);
+    let bad_hash = BlockHash::from_raw_hash(sha256d::Hash::hash(&bad[..80]));
+    let hashes = [COIN.genesis_hash(), bad_hash];
+    let answer = move |rpc: &Value| -> Value {
+        let p = &rpc["params"];
+        let reply = |result: Value| json!({"jsonrpc": "2.0", "result": result, "id": rpc["id"]});
+        match rpc["method"].as_str().unwrap_or_default() {
+            "getblockhash" => match p[0].as_u64().and_then(|h| hashes.get(h as usize)) {
+                Some(h) => reply(json!(h.to_string())),
+                None => json!({"error": {"code": -8, "message": "out of range"}, "id": rpc["id"]}),
+            },
+            "getblockchaininfo" => reply(json!({"chain": "regtest", "blocks": 1, "headers": 1,
+                "bestblockhash": bad_hash.to_string(), "initialblockdownload": false,
+                "pruned": false})),
+            "getnetworkinfo" => reply(json!({"version": 1, "subversion": "/Mock/"})),
+            "getblock" if p[0] == json!(COIN.genesis_hash().to_string()) => {
+                reply(json!(crate::types::bytes_to_hex(&genesis)))
+            }
+            "getblock" => reply(json!(crate::types::bytes_to_hex(&bad))),
+            _ => json!({"error": {"code": -32601, "message": "Method not found"}, "id": rpc["id"]}),
+        }
+    };
+    let mock = Mock::start(move |r| {
+        if r.path != "/" {
+            return (404, Vec::new());
+        }
+        let reply = match &r.rpc {
+            Value::Array(batch) => Value::Array(batch.iter().map(&answer).collect()),
+            one => answer(one),
+        };
+        (200, reply.to_string().into_bytes())
+    });
+    let daemon = connect_with_source(vec![mock.endpoint()], BlockSourceMode::Raw).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(crate::store::Store::open(dir.path(), COIN, 16).unwrap());
+    let cfg = IndexerConfig {
+        cache_mb: 16,
+        reorg_limit: 10,
+        threads: 1,
+        poll_interval: Duration::from_millis(100),
+        zmq_block_endpoint: None,
+    };
+    let indexer = Indexer::new(store.clone(), Arc::new(daemon), COIN, cfg);
+    let stop = AtomicBool::new(false);
+    let err = indexer
+        .follow(&stop, Duration::from_millis(100), |_| {})
+        .expect_err("following a chain with an unreadable block must stop");
+    let text = format!("{err:#}");
+    assert!(
+        text.starts_with("giving up after 4 attempts: the daemon sends this block the same way"),
+        "{text}"
+    );
+    assert!(text.contains("intact at height 0"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Bitcoin regtest block 1 ({bad_hash}): cannot parse under the coin's rules"
+        )),
+        "{text}"
+    );
+    assert_eq!(store.tip().height(), Some(crate::types::Height(0)));
+}

@@ -23,7 +23,7 @@ use crate::types::{Height, TxNum, TxidPrefix};
 use anyhow::{Context, Result, bail};
 use batch::{BatchOutputs, FlushBatch};
 use bitcoin::BlockHash;
-use prepare::PreparedBlock;
+use prepare::{PreparedBlock, UnreadableBlock};
 use progress::Progress;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -86,6 +86,9 @@ impl TipChanges {
             .flat_map(|r| r.created.iter().chain(r.spent.iter().map(|e| &e.script)))
     }
 }
+
+/// Rounds in a row that the same block may fail to parse before the follow loop stops.
+const UNREADABLE_ROUNDS: u32 = 4;
 
 /// How far the pipeline may run ahead of the writer, in blocks per worker.
 const WINDOW_PER_WORKER: u32 = 8;
@@ -208,6 +211,8 @@ impl Indexer {
             None => None,
         };
         let mut retry = Duration::from_secs(1);
+        // The block that did not parse in the last rounds, and how many rounds in a row.
+        let mut unreadable: (Option<BlockHash>, u32) = (None, 0);
         let mut compacting: Option<std::thread::JoinHandle<()>> = None;
         while !stop.load(Ordering::Relaxed) {
             let forced = self.forced_reorg.swap(0, Ordering::Relaxed);
@@ -242,6 +247,20 @@ impl Indexer {
                     }
                 }
                 Err(e) => {
+                    let bad = e.downcast_ref::<UnreadableBlock>();
+                    unreadable = match bad {
+                        Some(b) if unreadable.0 == Some(b.hash) => (Some(b.hash), unreadable.1 + 1),
+                        Some(b) => (Some(b.hash), 1),
+                        None => (None, 0),
+                    };
+                    if unreadable.1 >= UNREADABLE_ROUNDS {
+                        let tip = self.store.tip().height().map_or(-1, |h| h.0 as i64);
+                        return Err(e.context(format!(
+                            "giving up after {UNREADABLE_ROUNDS} attempts: the daemon sends this \
+                             block the same way each time. The index is intact at height {tip}; \
+                             check COIN and NET against the node, or report the block"
+                        )));
+                    }
                     tracing::error!("sync failed: {e:#}; retrying in {}s", retry.as_secs());
                     std::thread::sleep(retry);
                     retry = (retry * 2).min(Duration::from_secs(60));
@@ -419,12 +438,23 @@ impl Indexer {
             let mut next_dispatch = start;
             let mut next_apply = start;
             let mut pending: BTreeMap<u32, PreparedBlock> = BTreeMap::new();
+            // The lowest block that failed to fetch or prepare: the blocks below it are still
+            // applied (and committed) before its error ends the round.
+            let mut failed: Option<(u32, anyhow::Error)> = None;
             let result = (|| -> Result<()> {
                 while next_apply <= end {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    while next_dispatch <= end && next_dispatch < next_apply + window {
+                    if failed.as_ref().is_some_and(|(h, _)| next_apply >= *h) {
+                        return Err(failed
+                            .take()
+                            .map_or_else(|| anyhow::anyhow!("failed"), |f| f.1));
+                    }
+                    while failed.is_none()
+                        && next_dispatch <= end
+                        && next_dispatch < next_apply + window
+                    {
                         let idx = (next_dispatch - hashes_from) as usize;
                         if idx >= hashes.len() {
                             hashes_from = next_dispatch;
@@ -438,7 +468,15 @@ impl Indexer {
                         next_dispatch += 1;
                     }
                     let (h, r) = res_rx.recv().context("workers stopped")?;
-                    pending.insert(h.0, r?);
+                    match r {
+                        Ok(b) => {
+                            pending.insert(h.0, b);
+                        }
+                        Err(e) if failed.as_ref().is_none_or(|(f, _)| h.0 < *f) => {
+                            failed = Some((h.0, e));
+                        }
+                        Err(_) => {}
+                    }
                     while let Some(mut b) = pending.remove(&next_apply) {
                         if prev.is_some_and(|p| p != b.prev_hash)
                             || (prev.is_none() && b.height.0 != 0)

@@ -10,6 +10,26 @@ use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, Txid};
 use std::ops::Range;
 
+/// A block the daemon sends that does not parse under the coin's rules. Fetching it again gives
+/// the same bytes, so the follow loop gives up after a few rounds instead of retrying forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableBlock {
+    pub coin: &'static str,
+    pub net: &'static str,
+    pub height: Height,
+    pub hash: BlockHash,
+}
+
+impl std::fmt::Display for UnreadableBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} block {} ({}): cannot parse under the coin's rules",
+            self.coin, self.net, self.height, self.hash
+        )
+    }
+}
+
 /// An output that the index keeps (not provably unspendable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreparedOut {
@@ -122,12 +142,13 @@ pub fn prepare(
     raw: &[u8],
     spent: &Spent,
 ) -> Result<PreparedBlock> {
-    let parsed = coin.parse_block(raw).with_context(|| {
-        format!(
-            "{} {} block {height} ({expected}): cannot parse under the coin's rules",
-            coin.name(),
-            coin.net()
-        )
+    let parsed = coin.parse_block(raw).map_err(|e| {
+        anyhow::Error::new(e).context(UnreadableBlock {
+            coin: coin.name(),
+            net: coin.net(),
+            height,
+            hash: *expected,
+        })
     })?;
     if parsed.hash != *expected {
         bail!(
@@ -363,6 +384,10 @@ mod tests {
             &Spent::Decoded(vec![]),
         )
         .unwrap_err();
+        assert_eq!(
+            e.downcast_ref::<UnreadableBlock>().map(|u| u.height),
+            Some(Height(7))
+        );
         let text = format!("{e:#}");
         assert!(
             text.starts_with(&format!(
