@@ -145,7 +145,7 @@ fn print_sizes(store: &Store, txs: u64, what: &str) {
     );
     for (name, size) in sizes {
         println!(
-            "  {name:8} {size:>12} bytes {:>8.1} bytes/tx",
+            "  {name:9} {size:>12} bytes {:>8.1} bytes/tx",
             size as f64 / txs as f64
         );
     }
