@@ -131,11 +131,18 @@ fn check_claimed_fixtures() -> (BTreeSet<(&'static str, &'static str)>, Vec<Stri
 #[test]
 fn every_fixture_block_of_a_claimed_coin_parses_with_recorded_hashes_and_txids() {
     let (proven, not_cross_checked) = check_claimed_fixtures();
-    // Bitcoin's 3 networks, Litecoin, Dogecoin, Namecoin, Groestlcoin's 3.
-    assert!(proven.len() >= 9, "{proven:?}");
-    // Every block but Litecoin's MWEB one (rust-bitcoin cannot read the HogEx transaction) is
-    // also checked input by input.
-    assert_eq!(not_cross_checked, ["litecoin_mainnet_2265985.json"]);
+    // Bitcoin's 3 networks, Litecoin, Dogecoin, Namecoin, Groestlcoin's 3, DigiByte,
+    // Vertcoin's 2, Monacoin's 2, Feathercoin, Garlicoin, Ferrite, Bitcoin SV, Syscoin.
+    assert!(proven.len() >= 19, "{proven:?}");
+    // Every block but the MWEB ones of Litecoin and Ferrite (rust-bitcoin cannot read the HogEx
+    // transaction) is also checked input by input.
+    assert_eq!(
+        not_cross_checked,
+        [
+            "ferrite_mainnet_150213.json",
+            "litecoin_mainnet_2265985.json"
+        ]
+    );
 }
 
 #[test]
@@ -549,8 +556,347 @@ fn groestlcoin_addresses() {
     }
 }
 
+/// Addresses of the coins whose vectors come from their fixture blocks: each P2PKH (or P2SH)
+/// output script named beside it, with the address its version byte gives, and the same
+/// hash160 as the other script types. Every address here was written independently of Ferrum
+/// (Python, with base58check and BIP 173/350's reference bech32 code).
+#[test]
+fn digibyte_addresses() {
+    let main = &coins::digibyte::MAINNET;
+    check_addresses(
+        main,
+        &[
+            // digibyte_mainnet_4394891.json, coinbase 9d4ad4e2... output 1.
+            (
+                "DGx7dRSWNT4FanvbMH5ufbT8v4AgafssX5",
+                "76a914818dd7c871d1da14dff3a1ef0a1774720892d9d188ac",
+            ),
+            // subdialia/multichain, chain/digibyte/address_test.go.
+            ("DBLsEv4FdFPGrMWzcagDQvoKgUL2CikhMf", ""),
+            // That output's hash160 as P2SH (`S...`) and P2WPKH.
+            (
+                "SZ7281H1oQMAa6XTA85RfjS6ghfp3rkFEB",
+                "a914818dd7c871d1da14dff3a1ef0a1774720892d9d187",
+            ),
+            (
+                "dgb1qsxxa0jr368dpfhln58hs59m5wgyf9kw36gu8kl",
+                "0014818dd7c871d1da14dff3a1ef0a1774720892d9d1",
+            ),
+        ],
+    );
+    // DigiByte Core still reads the old Bitcoin-style P2SH form, and writes its own.
+    assert_eq!(
+        main.address_to_script("3DW31hzJcwUM8xSRjnkwYTeUBSj6krZ4XA"),
+        main.address_to_script("SZ7281H1oQMAa6XTA85RfjS6ghfp3rkFEB")
+    );
+    check_rejected(
+        main,
+        &[
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+            "LT2KVaAy1ppRuxRgrS5RNU3vBsy7RibPeA",
+            // The fixture's address with one character changed.
+            "DGx7dRSWNT4FanvbMH5ufbT8v4AgafssX6",
+        ],
+    );
+}
+
+#[test]
+fn vertcoin_addresses() {
+    check_addresses(
+        &coins::vertcoin::MAINNET,
+        &[
+            // vertcoin_mainnet_1849000.json, coinbase 5ebe6edf... output 1.
+            (
+                "VwAoUyZXdYteVSz4hJRAfdwbrbgyAmZDSz",
+                "76a914e83d9c3ea18fc88a3d8182a5677395f3e5b04e6a88ac",
+            ),
+            // That output's hash160 as P2SH and P2WPKH.
+            (
+                "3NrzVotWmeJpWqnM5cS8fMygKJgiEdPfyC",
+                "a914e83d9c3ea18fc88a3d8182a5677395f3e5b04e6a87",
+            ),
+            (
+                "vtc1qaq7ec04p3lyg50vps2jkwuu470jmqnn2dwdzdv",
+                "0014e83d9c3ea18fc88a3d8182a5677395f3e5b04e6a",
+            ),
+        ],
+    );
+    check_addresses(
+        &coins::vertcoin::TESTNET,
+        &[
+            // vertcoin_testnet_545000.json, coinbase 1ce5b13d... output 0 (a P2SH).
+            (
+                "2NFAX4jKgvAKTvGZsPAK6qXFL24ALqrakiW",
+                "a914f06ef13b9ffd1c56f7e40f61b17b6fec6c86090787",
+            ),
+            // That output's hash160 as P2PKH and P2WPKH.
+            (
+                "X9vvwUxYJ9na9PZJPygDgE3MEWjG9zFR6U",
+                "76a914f06ef13b9ffd1c56f7e40f61b17b6fec6c86090788ac",
+            ),
+            (
+                "tvtc1q7ph0zwull5w9dalypasmz7m0a3kgvzg8t9lqul",
+                "0014f06ef13b9ffd1c56f7e40f61b17b6fec6c860907",
+            ),
+        ],
+    );
+    check_rejected(
+        &coins::vertcoin::MAINNET,
+        &[
+            "2NFAX4jKgvAKTvGZsPAK6qXFL24ALqrakiW",
+            "tvtc1q7ph0zwull5w9dalypasmz7m0a3kgvzg8t9lqul",
+        ],
+    );
+    check_rejected(
+        &coins::vertcoin::TESTNET,
+        &[
+            "VwAoUyZXdYteVSz4hJRAfdwbrbgyAmZDSz",
+            "vtc1qaq7ec04p3lyg50vps2jkwuu470jmqnn2dwdzdv",
+        ],
+    );
+}
+
+#[test]
+fn monacoin_addresses() {
+    let main = &coins::monacoin::MAINNET;
+    check_addresses(
+        main,
+        &[
+            // monacoin_mainnet_1145140.json, coinbase 64c5bd3c... output 1.
+            (
+                "MDDHPU2xKJ3SwRer4C7eYmMvagAgNkAmAU",
+                "76a9143a4616efd134b1576d0f97906cff2b65ad600ea688ac",
+            ),
+            // That output's hash160 as P2SH and P2WPKH.
+            (
+                "PDuJK1XPsCMq2bMHBHnEyPirjCTPvNzqDn",
+                "a9143a4616efd134b1576d0f97906cff2b65ad600ea687",
+            ),
+            (
+                "mona1q8frpdm73xjc4wmg0j7gxeletvkkkqr4xf5a72f",
+                "00143a4616efd134b1576d0f97906cff2b65ad600ea6",
+            ),
+        ],
+    );
+    // Monacoin still reads the Bitcoin-style P2SH form, and writes its own.
+    assert_eq!(
+        main.address_to_script("37195aczNBC28vNwxK8Jj87XFyaEQdjQxW"),
+        main.address_to_script("PDuJK1XPsCMq2bMHBHnEyPirjCTPvNzqDn")
+    );
+    // Testnet's block has no P2PKH or P2SH output (a P2PK coinbase): the mainnet hash160.
+    let test = &coins::monacoin::TESTNET;
+    check_addresses(
+        test,
+        &[
+            (
+                "mkq5T6DXdJJtpsA8YnS68QxuyStDmbZrkC",
+                "76a9143a4616efd134b1576d0f97906cff2b65ad600ea688ac",
+            ),
+            (
+                "pArhMk1FtP69jTzehJS13AbdkURt1Dr6Ve",
+                "a9143a4616efd134b1576d0f97906cff2b65ad600ea687",
+            ),
+            (
+                "tmona1q8frpdm73xjc4wmg0j7gxeletvkkkqr4x300pqn",
+                "00143a4616efd134b1576d0f97906cff2b65ad600ea6",
+            ),
+        ],
+    );
+    assert_eq!(
+        test.address_to_script("2MxZM9KZ1ydhNLi1VdSkBM56nUKnQA6PDpp"),
+        test.address_to_script("pArhMk1FtP69jTzehJS13AbdkURt1Dr6Ve")
+    );
+    check_rejected(main, &["mkq5T6DXdJJtpsA8YnS68QxuyStDmbZrkC"]);
+    check_rejected(test, &["MDDHPU2xKJ3SwRer4C7eYmMvagAgNkAmAU"]);
+}
+
+#[test]
+fn feathercoin_addresses() {
+    check_addresses(
+        &coins::feathercoin::MAINNET,
+        &[
+            // feathercoin_mainnet_2001000.json, coinbase 34f83ad3... output 0.
+            (
+                "6fy2S5mL9kF9fVsM9Qz71NgzVR3fPSumoU",
+                "76a9141881bf27015e39946380a9d609a769e91548c8a488ac",
+            ),
+            // That output's hash160 as P2SH and P2WPKH.
+            (
+                "33vba75jm85GJbcZvdzEeFEupsjAudwv3K",
+                "a9141881bf27015e39946380a9d609a769e91548c8a487",
+            ),
+            (
+                "fc1qrzqm7fcptcuegcuq48tqnfmfay253j9yhxv5dc",
+                "00141881bf27015e39946380a9d609a769e91548c8a4",
+            ),
+        ],
+    );
+    check_rejected(
+        &coins::feathercoin::MAINNET,
+        &[
+            "LT2KVaAy1ppRuxRgrS5RNU3vBsy7RibPeA",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        ],
+    );
+}
+
+#[test]
+fn garlicoin_addresses() {
+    let main = &coins::garlicoin::MAINNET;
+    check_addresses(
+        main,
+        &[
+            // garlicoin_mainnet_42069.json, coinbase f498246b... output 1.
+            (
+                "GSsDmDyxBPNvo8C7Tx6GDGeyLewarnhmRe",
+                "76a91462f80734f8a48eae677bb850a512c4c5a6a3e01088ac",
+            ),
+            // That output's hash160 as P2SH.
+            (
+                "MGvTaXZQhYwScKs9kz662mvQti2uTCqdM9",
+                "a91462f80734f8a48eae677bb850a512c4c5a6a3e01087",
+            ),
+            // The mining example of pool.garlico.in's documentation (a `ccminer -u` address).
+            (
+                "grlc1qu2svj6l7qkk2esv5tx9csdxfsru7l90ys9u38u",
+                "0014e2a0c96bfe05acacc194598b8834c980f9ef95e4",
+            ),
+        ],
+    );
+    assert_eq!(
+        main.address_to_script("3AiKGe9SkS61opbFf76kD8g1a1STNjzm7n"),
+        main.address_to_script("MGvTaXZQhYwScKs9kz662mvQti2uTCqdM9")
+    );
+    check_rejected(main, &["ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9"]);
+}
+
+#[test]
+fn ferrite_addresses() {
+    let main = &coins::ferrite::MAINNET;
+    check_addresses(
+        main,
+        &[
+            // ferrite_mainnet_143580.json: coinbase output 1, tx 3 output 0 (a P2SH), tx 1
+            // output 0 (a P2WPKH).
+            (
+                "FZPZoh1hMAEL8xVQEWZdAGS4GbxMvUmrh5",
+                "76a9142e4eb268145a9862dc110e1b6e406b558398b61388ac",
+            ),
+            (
+                "FJXaNFECrfpQtojrU6WREJgPs6gALdwtx2",
+                "a9148b489b3c4768c40cfe38eb77506a77eb7eb50f1887",
+            ),
+            (
+                "fec1q5mahresp5pqgtglcltr78d93servf2t7m2epj6",
+                "0014a6fb71e601a04085a3f8fac7e3b4b18646c4a97e",
+            ),
+            // ferrite_mainnet_150213.json: tx 1 outputs 2 (P2SH) and 0 (P2WPKH).
+            (
+                "FMHShbT8KFeEgwE6uZa2Tf1LzULtqbXfAf",
+                "a914a984c2bc37fa32f1b033fb1a35d57a641c44610f87",
+            ),
+            (
+                "fec1q0v0lkjgfjamvjvxjjutcfkdcy6arfcjam0gdjj",
+                "00147b1ffb49099776c930d2971784d9b826ba34e25d",
+            ),
+        ],
+    );
+    assert_eq!(
+        main.address_to_script("3EPUpzHZZFv8MoZFjWWrgYWnyxws2vTh77"),
+        main.address_to_script("FJXaNFECrfpQtojrU6WREJgPs6gALdwtx2")
+    );
+    check_rejected(
+        main,
+        &[
+            // ferrite_testnet_6282's coinbase output, a testnet address.
+            "tfec1q35skew8jasgnu5ytcs624rpkq6jsmjzyg5g0uf",
+            "ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kgmn4n9",
+        ],
+    );
+}
+
+#[test]
+fn bitcoinsv_addresses() {
+    let main = &coins::bitcoinsv::MAINNET;
+    check_addresses(
+        main,
+        &[
+            // bitcoinsv_mainnet_100000.json (Bitcoin's block 100,000), tx 1 output 0.
+            (
+                "1JqDybm2nWTENrHvMyafbSXXtTk5Uv5QAn",
+                "76a914c398efa9c392ba6013c5e04ee729755ef7f58b3288ac",
+            ),
+            // ElectrumX's tests/lib/test_addresses.py (BitcoinCash, the same prefixes).
+            ("13xDKJbjh4acmLpNVr6Lc9hFcXRr9fyt4x", ""),
+            ("3GxRZWkJufR5XA8hnNJgQ2gkASSheoBcmW", ""),
+        ],
+    );
+    // No segwit: neither read nor written.
+    check_rejected(main, &["bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"]);
+    let p2wpkh = ScriptBuf::from_hex("0014751e76e8199196d454941c45d1b3a323f1433bd6").unwrap();
+    assert_eq!(main.script_to_address(&p2wpkh), None);
+}
+
+#[test]
+fn syscoin_addresses() {
+    let main = &coins::syscoin::MAINNET;
+    check_addresses(
+        main,
+        &[
+            // syscoin_mainnet_430000.json, coinbase cd413666... output 1.
+            (
+                "SVwUBrcAmFMfGtZgBr33292qjPEbub4tnv",
+                "76a9145ed710a7a82410e32ff0d29fe346b6b5ae0b8e6088ac",
+            ),
+            // That output's hash160 as P2SH.
+            (
+                "3ALV5ZKTanUqqkUemWiYtsFDE8HtewENd4",
+                "a9145ed710a7a82410e32ff0d29fe346b6b5ae0b8e6087",
+            ),
+            // A legacy/segwit pair of one key, "node verified", from a public Syscoin address
+            // converter's tests; and a wallet's validation test (sys1qa2es...).
+            (
+                "SPd281HLz89nvKZ1js6eeefD3YsjcP78AX",
+                "76a9141989105d091672328525ca2f515e20c4cea9161a88ac",
+            ),
+            (
+                "sys1qrxy3qhgfzeer9pf9egh4zh3qcn82j9s6ah9sja",
+                "00141989105d091672328525ca2f515e20c4cea9161a",
+            ),
+            (
+                "sys1qa2esanq7szrpckvlcnu6gwksc4p5xd4efjn408",
+                "0014eab30ecc1e80861c599fc4f9a43ad0c5434336b9",
+            ),
+        ],
+    );
+    check_rejected(
+        main,
+        &[
+            // A truncated address from that validation test, rejected there too.
+            "sys1qa2esanq7szrpckvlcnu6gwksc4p5xd4efjn",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        ],
+    );
+}
+
 #[test]
 fn seeds_and_ports_are_electrumx_s() {
+    assert_eq!(coins::vertcoin::MAINNET.peers().len(), 2);
+    assert_eq!(coins::monacoin::MAINNET.peers().len(), 5);
+    assert_eq!(coins::garlicoin::MAINNET.peers().len(), 11);
+    assert_eq!(coins::bitcoinsv::MAINNET.peers().len(), 5);
+    assert!(coins::digibyte::MAINNET.peers().is_empty());
+    assert!(coins::syscoin::MAINNET.peers().is_empty());
+    assert_eq!(coins::digibyte::MAINNET.default_rpc_port(), 12022);
+    assert_eq!(coins::syscoin::MAINNET.default_rpc_port(), 8370);
+    assert_eq!(
+        coins::monacoin::TESTNET.default_electrum_ports(),
+        (51001, 51002)
+    );
+    assert_eq!(
+        coins::monacoin::TESTNET.blacklist_url(),
+        Some("https://electrum-mona.org/blacklist.json")
+    );
     assert_eq!(coins::litecoin::MAINNET.peers().len(), 6);
     assert_eq!(coins::namecoin::MAINNET.peers().len(), 13);
     assert_eq!(coins::groestlcoin::MAINNET.peers().len(), 4);

@@ -123,6 +123,16 @@ pub static COINS: &[&dyn Coin] = &[
     &coins::groestlcoin::MAINNET,
     &coins::groestlcoin::TESTNET,
     &coins::groestlcoin::SIGNET,
+    &coins::digibyte::MAINNET,
+    &coins::vertcoin::MAINNET,
+    &coins::vertcoin::TESTNET,
+    &coins::monacoin::MAINNET,
+    &coins::monacoin::TESTNET,
+    &coins::feathercoin::MAINNET,
+    &coins::garlicoin::MAINNET,
+    &coins::ferrite::MAINNET,
+    &coins::bitcoinsv::MAINNET,
+    &coins::syscoin::MAINNET,
 ];
 
 /// Finds a coin by ElectrumX's `COIN` and `NET` names (case-insensitive).

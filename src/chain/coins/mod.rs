@@ -5,7 +5,15 @@
 //! (bech32 prefixes and data directories, which ElectrumX does not need). A network is listed
 //! in [`super::COINS`] only once a real block of it parses in `tests/coins.rs`.
 
+pub mod bitcoinsv;
+pub mod digibyte;
 pub mod dogecoin;
+pub mod feathercoin;
+pub mod ferrite;
+pub mod garlicoin;
 pub mod groestlcoin;
 pub mod litecoin;
+pub mod monacoin;
 pub mod namecoin;
+pub mod syscoin;
+pub mod vertcoin;
