@@ -91,7 +91,11 @@ pub static METHODS: &[Method] = &[
         V1_7,
     ),
     until(
-        m("blockchain.scripthash.get_history", &["scripthash"], &[]),
+        m(
+            "blockchain.scripthash.get_history",
+            &["scripthash"],
+            &["from_height", "to_height"],
+        ),
         V1_7,
     ),
     until(
@@ -160,7 +164,11 @@ pub static METHODS: &[Method] = &[
         V1_7,
     ),
     since(
-        m("blockchain.scriptpubkey.get_history", &["spk"], &[]),
+        m(
+            "blockchain.scriptpubkey.get_history",
+            &["spk"],
+            &["from_height", "to_height"],
+        ),
         V1_7,
     ),
     since(

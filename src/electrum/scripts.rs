@@ -77,6 +77,78 @@ pub fn history(shared: &Shared, key: &ScriptKey) -> Result<History, RpcError> {
     Ok(History { confirmed, mempool })
 }
 
+/// A height range of `get_history` (the Electrum Cash protocol's extension, as Fulcrum serves
+/// it): blocks `from..to`, `to` `None` (-1) meaning the tip *and* the mempool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeightRange {
+    pub from: u32,
+    pub to: Option<u32>,
+}
+
+/// One page of a script's history: its confirmed entries in the range (read from the index
+/// up to the page limit only, or sliced from a cached full history), then the mempool's when
+/// the range is open-ended.
+pub fn history_page(
+    shared: &Shared,
+    key: &ScriptKey,
+    range: HeightRange,
+) -> Result<History, RpcError> {
+    let c = shared.consistent(|m| m.history(key));
+    let limit = shared.settings.history_limit();
+    let tip = c.view.tip().tip_hash();
+    let confirmed: Vec<(Txid, u32)> = match shared.history_cache.get(tip, key) {
+        Some(h) => {
+            let start = h.partition_point(|e| e.1 < range.from);
+            let end = range
+                .to
+                .map_or(h.len(), |to| h.partition_point(|e| e.1 < to));
+            h.get(start..end.max(start)).unwrap_or_default().to_vec()
+        }
+        None => {
+            let nums = c
+                .view
+                .history_txnums_between(key, range.from, range.to, limit)
+                .map_err(internal)?;
+            c.view
+                .history_of(&nums)
+                .map_err(internal)?
+                .into_iter()
+                .map(|h| (h.txid, h.height.0))
+                .collect()
+        }
+    };
+    if confirmed.len() >= limit {
+        // The entries before the first one over the limit fit: say up to which height.
+        let first_over = confirmed.get(limit - 1).map_or(range.from, |e| e.1);
+        let hint = if first_over > range.from {
+            format!(
+                "; from_height {} to_height {first_over} fits (at most {} entries per reply \
+                 under this server's MAX_SEND)",
+                range.from,
+                limit - 1
+            )
+        } else {
+            format!(
+                "; block {first_over} alone has more than the {} entries a reply can hold \
+                 under this server's MAX_SEND",
+                limit - 1
+            )
+        };
+        return Err(RpcError::new(
+            HISTORY_TOO_LONG,
+            format!("history too large{hint}"),
+        ));
+    }
+    let mempool = match range.to {
+        None => unconfirmed(&c.view, c.mempool)?,
+        Some(_) => Vec::new(),
+    };
+    Ok(History {
+        confirmed: Arc::new(confirmed),
+        mempool,
+    })
+}
+
 impl History {
     /// The Electrum status: sha256 of "txid:height:" for every entry, or None without any.
     pub fn status(&self) -> Option<[u8; 32]> {

@@ -94,6 +94,27 @@ impl View<'_> {
         Ok(nums)
     }
 
+    /// The tx numbers of a script's confirmed history in blocks `from..to` (to: `None` for
+    /// the tip), at most `max` of them, in chain order.
+    pub fn history_txnums_between(
+        &self,
+        s: &ScriptKey,
+        from: u32,
+        to: Option<u32>,
+        max: usize,
+    ) -> Result<Vec<TxNum>> {
+        let tip = self.tip();
+        let start_of = |h: u32| {
+            tip.block_txnums(Height(h))
+                .map_or(tip.tx_count(), |r| r.start)
+        };
+        let range = TxNum(start_of(from))..TxNum(to.map_or(tip.tx_count(), start_of));
+        let mut nums = Vec::new();
+        self.store
+            .history_range(s, range, max, self.snap(), &mut nums)?;
+        Ok(nums)
+    }
+
     /// A script's confirmed history: (txid, height) in chain order.
     pub fn history(&self, s: &ScriptKey) -> Result<Vec<HistoryEntry>> {
         self.history_of(&self.history_txnums(s)?)

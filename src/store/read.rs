@@ -125,6 +125,48 @@ impl Store {
         Ok(())
     }
 
+    /// The tx numbers in a script's history within `from..to`, in chain order, at most `max`
+    /// of them (a page): reads only the rows that can hold them, whatever the history's size.
+    pub fn history_range(
+        &self,
+        s: &ScriptKey,
+        range: std::ops::Range<TxNum>,
+        max: usize,
+        snap: Option<&Snapshot>,
+        out: &mut Vec<TxNum>,
+    ) -> Result<()> {
+        if range.start >= range.end || max == 0 {
+            return Ok(());
+        }
+        let mut it = self
+            .db
+            .raw_iterator_cf_opt(self.cf(CF_HISTORY), prefix_opts(snap, &s.0));
+        // The row that starts at or before `from` may hold entries from `from` on.
+        it.seek_for_prev(keys::history_key(s, range.start));
+        if !it.valid() {
+            it.seek(s.0);
+        }
+        let mut row = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            row.clear();
+            keys::decode_history_row(k, v, &mut row).context("corrupt history row")?;
+            if row.first().is_some_and(|first| *first >= range.end) {
+                break;
+            }
+            for n in &row {
+                if range.contains(n) {
+                    out.push(*n);
+                    if out.len() >= max {
+                        return Ok(());
+                    }
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+
     /// A script's unspent outputs: (outpoint key, funding tx number, value), in key order.
     pub fn utxos(
         &self,
