@@ -265,3 +265,81 @@ fn a_history_over_max_send_is_read_page_by_page() {
     assert_eq!(got, full);
     assert!(requests > 2);
 }
+
+/// After a reorg, every page is a slice of the new full history: the stale branch's entries
+/// are gone from the pages as from the history.
+#[test]
+fn pages_follow_a_reorg() {
+    use ferrum::chaingen::ChainBuilder;
+    let d = Bitcoind::start().unwrap();
+    let mut b = ChainBuilder::new(41);
+    b.mine_empty(&d, 101).unwrap();
+    for _ in 0..20 {
+        b.mine_block_with(&d, 12).unwrap();
+    }
+    let server = FerrumServer::start(
+        &d,
+        &[
+            ("DAEMON_POLL_INTERVAL_BLOCKS", "50"),
+            ("COST_SOFT_LIMIT", "0"),
+            ("COST_HARD_LIMIT", "0"),
+        ],
+    );
+    let (tip, height) = d.tip().unwrap();
+    wait_for_height(server.port(), height as u64, &tip.to_string());
+    let scripts: Vec<String> = b
+        .scripts()
+        .iter()
+        .map(|s| ferrum::types::scripthash_hex(s))
+        .collect();
+    let mut c = Client::negotiated(server.port(), "1.4");
+    let check = |c: &mut Client, tip: i64| -> usize {
+        let mut changed_pages = 0;
+        for sh in &scripts {
+            let full = c.request("blockchain.scripthash.get_history", json!([sh]))["result"]
+                .as_array()
+                .cloned()
+                .unwrap();
+            for (from, to) in [
+                (0, -1),
+                (tip - 6, -1),
+                (tip - 6, tip - 2),
+                (tip - 2, tip + 1),
+            ] {
+                let r = c.request("blockchain.scripthash.get_history", json!([sh, from, to]));
+                let want = slice(&full, from, to);
+                assert_eq!(r["result"], json!(want), "{sh} from {from} to {to}");
+                changed_pages += usize::from(!want.is_empty());
+            }
+        }
+        changed_pages
+    };
+    let before = check(&mut c, height as i64);
+    let pages_before: Vec<Value> = scripts
+        .iter()
+        .map(|sh| {
+            c.request(
+                "blockchain.scripthash.get_history",
+                json!([sh, height - 4, -1]),
+            )["result"]
+                .clone()
+        })
+        .collect();
+    // Replace the top 4 blocks with 5 others.
+    b.reorg(&d, 4, 5, 10).unwrap();
+    let (tip, height) = d.tip().unwrap();
+    wait_for_height(server.port(), height as u64, &tip.to_string());
+    let after = check(&mut c, height as i64);
+    let pages_after: Vec<Value> = scripts
+        .iter()
+        .map(|sh| {
+            c.request(
+                "blockchain.scripthash.get_history",
+                json!([sh, height - 5, -1]),
+            )["result"]
+                .clone()
+        })
+        .collect();
+    assert!(before > 20 && after > 20, "{before} {after}");
+    assert_ne!(pages_before, pages_after, "the reorg changed no page");
+}
