@@ -245,7 +245,10 @@ fn call_json(
                 }
             }
         }
-        name => script_method(shared, name, arg(args, 0)),
+        name => match super::extensions::call(shared, name, args) {
+            Some(r) => plain(r),
+            None => script_method(shared, name, arg(args, 0)),
+        },
     }
 }
 
@@ -285,6 +288,8 @@ fn script_method(shared: &Shared, name: &str, param: &Value) -> (RpcResult, Effe
     let r = match verb {
         "get_balance" => scripts::balance(shared, &key),
         "get_mempool" => wrap("history", scripts::get_mempool(shared, &key)),
+        // An extension (Electrum Cash 1.5.2): an object or null, never wrapped.
+        "get_first_use" => super::extensions::first_use(shared, &key),
         "listunspent" => wrap("utxos", scripts::listunspent(shared, &key)),
         "subscribe" => {
             return match scripts::history(shared, &key) {
@@ -705,6 +710,13 @@ pub fn features_of(
     });
     if !v1_7 {
         f["hash_function"] = json!("sha256");
+    }
+    // Extensions, advertised as Fulcrum advertises its extras (a key each, true when served);
+    // `firstuse` in ElectrsCash's form, which is what clients of get_first_use look for.
+    f["firstuse"] = json!(["1.0"]);
+    f["history_ranges"] = json!(true);
+    for m in super::extensions::METHODS {
+        f[*m] = json!(true);
     }
     f
 }

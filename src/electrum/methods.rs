@@ -185,6 +185,25 @@ pub static METHODS: &[Method] = &[
         V1_7,
     ),
     since(m("mempool.recent", &[], &[]), V1_7),
+    // Extensions (Electrum Cash protocol as Fulcrum serves them; `block.stats` as Frigate):
+    // at every version, scripts named as the version names them. See `extensions`.
+    m("blockchain.block.stats", &["height"], &[]),
+    m("blockchain.header.get", &["block_hash"], &[]),
+    m("blockchain.transaction.get_height", &["tx_hash"], &[]),
+    m(
+        "blockchain.transaction.get_confirmed_blockhash",
+        &["tx_hash"],
+        &["include_header"],
+    ),
+    m("blockchain.utxo.get_info", &["tx_hash", "out_n"], &[]),
+    until(
+        m("blockchain.scripthash.get_first_use", &["scripthash"], &[]),
+        V1_7,
+    ),
+    since(
+        m("blockchain.scriptpubkey.get_first_use", &["spk"], &[]),
+        V1_7,
+    ),
 ];
 
 /// The method as the session's protocol version has it, or -32601.

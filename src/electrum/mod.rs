@@ -9,6 +9,7 @@
 //! notification mixes two tips.
 
 pub mod cache;
+pub mod extensions;
 pub mod handlers;
 pub mod merkle;
 pub mod methods;
