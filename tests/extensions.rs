@@ -275,3 +275,58 @@ fn extension_methods_agree_with_bitcoind() {
         assert_eq!(f[m], json!(true), "{m} in {f}");
     }
 }
+
+#[test]
+fn daemon_passthrough_is_off_by_default_and_read_only_when_on() {
+    let d = Bitcoind::start().unwrap();
+    d.mine(3).unwrap();
+    let (tip_hash, tip) = d.tip().unwrap();
+    let off = FerrumServer::start(&d, &[]);
+    wait_for_height(off.port(), tip as u64, &tip_hash.to_string());
+    let mut c = Client::negotiated(off.port(), "1.4");
+    let got = c.request(
+        "daemon.passthrough",
+        json!({"method": "getblockcount", "params": []}),
+    );
+    assert_eq!(
+        got["error"],
+        json!({"code": -32601, "message": "Method disabled for this client"})
+    );
+    let f = c.request("server.features", json!([]))["result"].clone();
+    assert!(f.get("daemon.passthrough").is_none(), "{f}");
+    drop(off);
+
+    let on = FerrumServer::start(&d, &[("FERRUM_DAEMON_PASSTHROUGH", "true")]);
+    wait_for_height(on.port(), tip as u64, &tip_hash.to_string());
+    let mut c = Client::negotiated(on.port(), "1.4");
+    let got = c.request(
+        "daemon.passthrough",
+        json!({"method": "getblockcount", "params": []}),
+    );
+    assert_eq!(got["result"], json!(tip), "{got}");
+    let got = c.request("daemon.passthrough", json!(["getblockhash", [1]]));
+    assert_eq!(got["result"], d.rpc("getblockhash", json!([1])).unwrap());
+    let got = c.request(
+        "daemon.passthrough",
+        json!({"method": "getblockhash", "params": [99]}),
+    );
+    assert_eq!(got["error"]["code"], json!(2), "{got}");
+    for refused in [
+        "stop",
+        "sendrawtransaction",
+        "gettxoutsetinfo",
+        "generatetoaddress",
+    ] {
+        let got = c.request("daemon.passthrough", json!({"method": refused}));
+        assert_eq!(
+            got["error"],
+            json!({"code": 1, "message": format!("Method \"{refused}\" not allowed for daemon.passthrough")})
+        );
+    }
+    let got = c.request("daemon.passthrough", json!({"method": 5}));
+    assert_eq!(got["error"]["code"], json!(1), "{got}");
+    let f = c.request("server.features", json!([]))["result"].clone();
+    assert_eq!(f["daemon.passthrough"], json!(true));
+    // bitcoind is still running: stop was never forwarded.
+    assert_eq!(d.tip().unwrap().1, tip);
+}

@@ -72,6 +72,7 @@ options! {
     SSL_CERTFILE = "ssl_certfile", "--ssl-certfile", "SSL_CERTFILE";
     SSL_KEYFILE = "ssl_keyfile", "--ssl-keyfile", "SSL_KEYFILE";
     ADMIN_ALLOW_REMOTE = "admin_allow_remote", "--admin-allow-remote", "FERRUM_ADMIN_ALLOW_REMOTE";
+    DAEMON_PASSTHROUGH = "daemon_passthrough", "--daemon-passthrough", "FERRUM_DAEMON_PASSTHROUGH";
     METRICS = "metrics", "--metrics", "FERRUM_METRICS";
     ANON_LOGS = "anon_logs", "--anon-logs", "ANON_LOGS";
     LOG_SESSIONS = "log_sessions", "--log-sessions", "LOG_SESSIONS";
@@ -440,6 +441,15 @@ pub(crate) struct GlobalOpts {
     #[arg(long, global = true, help_heading = "Electrum services")]
     pub admin_allow_remote: bool,
 
+    /// Serve daemon.passthrough: clients may call bitcoind's read-only RPCs (getblock,
+    /// getrawtransaction, getmempoolentry, estimatesmartfee, ...) through Ferrum
+    /// [env: FERRUM_DAEMON_PASSTHROUGH=true|false]
+    ///
+    /// Off by default: for private servers. Methods that change anything or cost the node a
+    /// full scan (sendrawtransaction, stop, gettxoutsetinfo, ...) are refused even when on.
+    #[arg(long, global = true, help_heading = "Electrum services")]
+    pub daemon_passthrough: bool,
+
     /// Log JSON lines instead of text [env: FERRUM_LOG_JSON=true|false]
     #[arg(long, global = true, help_heading = "Logging")]
     pub log_json: bool,
@@ -499,6 +509,7 @@ impl GlobalOpts {
             "log_level" => &self.log_level,
             "log_json" => return self.log_json.then(|| "true".to_string()),
             "admin_allow_remote" => return self.admin_allow_remote.then(|| "true".to_string()),
+            "daemon_passthrough" => return self.daemon_passthrough.then(|| "true".to_string()),
             "anon_logs" => return self.anon_logs.then(|| "true".to_string()),
             "log_sessions" => &self.log_sessions,
             "metrics" => &self.metrics,
@@ -595,6 +606,7 @@ mod tests {
                 opt.key,
                 "log_json"
                     | "admin_allow_remote"
+                    | "daemon_passthrough"
                     | "anon_logs"
                     | "force_proxy"
                     | "peer_allow_private"

@@ -90,6 +90,8 @@ pub struct Config {
     pub ssl_keyfile: Option<PathBuf>,
     /// Allow the admin RPC on a non-loopback address.
     pub admin_allow_remote: bool,
+    /// Serve `daemon.passthrough` (read-only bitcoind RPCs).
+    pub daemon_passthrough: bool,
     /// Prometheus endpoint, `host:port` (off when None).
     pub metrics: Option<String>,
     /// ElectrumX's ANON_LOGS: client addresses are logged as `xx.xx.xx.xx:xx`.
@@ -132,6 +134,7 @@ impl fmt::Debug for Config {
             .field("ssl_certfile", &self.ssl_certfile)
             .field("ssl_keyfile", &self.ssl_keyfile)
             .field("admin_allow_remote", &self.admin_allow_remote)
+            .field("daemon_passthrough", &self.daemon_passthrough)
             .field("metrics", &self.metrics)
             .field("anon_logs", &self.anon_logs)
             .field("log_sessions", &self.log_sessions)
@@ -420,6 +423,9 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
         ssl_keyfile: optional_path(layers, cli::SSL_KEYFILE, home)?,
         admin_allow_remote: layers
             .parse(cli::ADMIN_ALLOW_REMOTE, values::boolean)?
+            .unwrap_or(false),
+        daemon_passthrough: layers
+            .parse(cli::DAEMON_PASSTHROUGH, values::boolean)?
             .unwrap_or(false),
         metrics: layers.parse(cli::METRICS, values::metrics_address)?,
         anon_logs: layers

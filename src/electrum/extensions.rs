@@ -42,6 +42,7 @@ pub fn call(shared: &Shared, name: &str, args: &[Option<Value>]) -> Option<RpcRe
         "blockchain.header.get" => header_get(shared, arg(args, 0)),
         "blockchain.utxo.get_info" => utxo_info(shared, args),
         "blockchain.block.stats" => block_stats(shared, arg(args, 0)),
+        "daemon.passthrough" => passthrough(shared, arg(args, 0), arg(args, 1)),
         _ => return None,
     })
 }
@@ -283,4 +284,77 @@ fn block_stats(shared: &Shared, height: &Value) -> RpcResult {
         out.insert(key.into(), stats.get(key).cloned().unwrap_or(Value::Null));
     }
     Ok(Value::Object(out))
+}
+
+/// bitcoind RPCs `daemon.passthrough` forwards: those that read and cost the node little.
+/// Anything that changes the node, its mempool or its peers (`sendrawtransaction`,
+/// `submitblock`, `stop`, `setban`, wallets...) or scans its whole UTXO set (`gettxoutsetinfo`,
+/// `scantxoutset`) is refused; broadcasting has its own methods with their own checks.
+pub const PASSTHROUGH_ALLOWED: &[&str] = &[
+    "decoderawtransaction",
+    "decodescript",
+    "estimatesmartfee",
+    "getbestblockhash",
+    "getblock",
+    "getblockchaininfo",
+    "getblockcount",
+    "getblockfilter",
+    "getblockhash",
+    "getblockheader",
+    "getblockstats",
+    "getchaintips",
+    "getchaintxstats",
+    "getdeploymentinfo",
+    "getdifficulty",
+    "getmempoolancestors",
+    "getmempooldescendants",
+    "getmempoolentry",
+    "getmempoolinfo",
+    "getnetworkinfo",
+    "getrawmempool",
+    "getrawtransaction",
+    "gettxout",
+    "gettxoutproof",
+    "gettxspendingprevout",
+    "testmempoolaccept",
+    "uptime",
+    "verifytxoutproof",
+];
+
+/// Fulcrum's `daemon.passthrough({"method": ..., "params": [...]})` (also positional), off
+/// unless `--daemon-passthrough`, and then only for [`PASSTHROUGH_ALLOWED`] methods. bitcoind's
+/// result is passed on as it is; its errors are code 2 with its message.
+fn passthrough(shared: &Shared, method: &Value, params: &Value) -> RpcResult {
+    if !shared.settings.daemon_passthrough {
+        return Err(RpcError::new(
+            super::rpc::METHOD_NOT_FOUND,
+            "Method disabled for this client",
+        ));
+    }
+    let Some(method) = method.as_str() else {
+        return Err(RpcError::new(
+            BAD_REQUEST,
+            "Expected a dictionary of the form: { \"method\": \"string\", \"params\": [...] }",
+        ));
+    };
+    let params = match params {
+        Value::Null => json!([]),
+        Value::Array(_) => params.clone(),
+        _ => {
+            return Err(RpcError::new(
+                BAD_REQUEST,
+                "Expected a dictionary of the form: { \"method\": \"string\", \"params\": [...] }",
+            ));
+        }
+    };
+    if !PASSTHROUGH_ALLOWED.contains(&method) {
+        return Err(RpcError::new(
+            BAD_REQUEST,
+            format!("Method \"{method}\" not allowed for daemon.passthrough"),
+        ));
+    }
+    shared.daemon.call(method, params).map_err(|e| match e {
+        crate::daemon::DaemonError::Rpc { message, .. } => RpcError::new(DAEMON_ERROR, message),
+        e => RpcError::new(DAEMON_ERROR, format!("daemon error: {e}")),
+    })
 }

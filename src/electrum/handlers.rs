@@ -228,7 +228,7 @@ fn call_json(
         ))),
         "server.banner" => plain(banner(shared)),
         "server.donation_address" => plain(Ok(json!(shared.settings.donation_address))),
-        "server.features" => plain(Ok(features(shared, v1_7))),
+        "server.features" => plain(Ok(session_features(shared, v1_7))),
         "server.ping" => plain(ping(shared, args, v1_7)),
         "blockchain.outpoint.get_status" | "blockchain.outpoint.subscribe" => {
             match outpoint_args(args) {
@@ -717,6 +717,15 @@ pub fn features_of(
     f["history_ranges"] = json!(true);
     for m in super::extensions::METHODS {
         f[*m] = json!(true);
+    }
+    f
+}
+
+/// `server.features` of a session: [`features`], plus `daemon.passthrough` when it is served.
+fn session_features(shared: &Shared, v1_7: bool) -> Value {
+    let mut f = features(shared, v1_7);
+    if shared.settings.daemon_passthrough {
+        f["daemon.passthrough"] = json!(true);
     }
     f
 }

@@ -196,6 +196,7 @@ pub static METHODS: &[Method] = &[
         &["include_header"],
     ),
     m("blockchain.utxo.get_info", &["tx_hash", "out_n"], &[]),
+    m("daemon.passthrough", &["method"], &["params"]),
     until(
         m("blockchain.scripthash.get_first_use", &["scripthash"], &[]),
         V1_7,

@@ -42,6 +42,8 @@ pub struct Settings {
     /// Bytes the confirmed-history cache may hold.
     pub history_cache_bytes: usize,
     pub limits: crate::limits::Settings,
+    /// Serve `daemon.passthrough`.
+    pub daemon_passthrough: bool,
 }
 
 impl Settings {
@@ -55,6 +57,7 @@ impl Settings {
             // A tenth of CACHE_MB: the rest is RocksDB's block cache and sync batches.
             history_cache_bytes: c.cache_mb * 1024 * 1024 / 10,
             limits: c.limits.clone(),
+            daemon_passthrough: c.daemon_passthrough,
         }
     }
 
