@@ -450,7 +450,8 @@ fn json_rpc_framing_and_errors() {
     );
 
     // server.features (server_features, phandle_server_features_async): hash_function only
-    // before 1.7.
+    // before 1.7. Then Ferrum's extension keys (docs/PROTOCOL.md, "Extension methods");
+    // daemon.passthrough only when it is on (tests/extensions.rs).
     for (proto, mut keys) in [("1.4", vec!["hash_function"]), ("1.7", vec![])] {
         keys.extend([
             "hosts",
@@ -460,6 +461,13 @@ fn json_rpc_framing_and_errors() {
             "protocol_max",
             "genesis_hash",
             "services",
+            "firstuse",
+            "history_ranges",
+            "blockchain.block.stats",
+            "blockchain.header.get",
+            "blockchain.transaction.get_confirmed_blockhash",
+            "blockchain.transaction.get_height",
+            "blockchain.utxo.get_info",
         ]);
         let mut f = Client::negotiated(port, proto);
         let r = req(&mut f, "server.features", json!([]));

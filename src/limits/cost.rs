@@ -244,6 +244,13 @@ pub fn result_cost(method: &str, result: &Value) -> f64 {
         | "mempool.get_info"
         | "mempool.recent"
         | "blockchain.transaction.get" => 1.0,
+        // Extensions (not in ElectrumX): priced as the ElectrumX methods doing the same work,
+        // a bitcoind call as transaction.get, an index lookup as a merkle proof's txids.
+        "blockchain.utxo.get_info" | "blockchain.block.stats" | "daemon.passthrough" => 1.0,
+        "blockchain.header.get" => 0.5,
+        "blockchain.transaction.get_height" | "blockchain.transaction.get_confirmed_blockhash" => {
+            0.25
+        }
         // _calc_txoutpoint_status (0.1, 0.1 more for the mempool) and _calc_oc_txo_status (1)
         "blockchain.outpoint.get_status" | "blockchain.outpoint.subscribe" => 1.2,
         "blockchain.outpoint.unsubscribe" => 0.1,
@@ -303,6 +310,8 @@ fn script_cost(m: &str, confirmed: f64, mempool: f64) -> f64 {
         // address_status: the history cost + 0.1 + status hashing
         "subscribe" => 0.3,
         "unsubscribe" => 0.1,
+        // An extension: one bounded history read, as a short get_history.
+        "get_first_use" => 0.25,
         _ => 0.0,
     }
 }
