@@ -7,29 +7,12 @@
 
 mod common;
 
-use bitcoin::Amount;
 use common::model::Model;
 use common::*;
-use ferrum::chaingen::{Bitcoind, ChainBuilder, OutputType};
+use ferrum::chaingen::Bitcoind;
 use ferrum::daemon::settings::BlockSourceMode;
 use ferrum::store::{CF_OUTPOINTS, keys};
 use std::path::Path;
-
-/// A chain with every output type, spent again in later blocks (some inside one block).
-fn every_type_chain(d: &Bitcoind, seed: u64) -> ChainBuilder {
-    let mut b = ChainBuilder::new(seed);
-    b.mine_empty(d, 101).unwrap();
-    let outputs: Vec<_> = OutputType::ALL
-        .iter()
-        .map(|t| (*t, Amount::from_sat(200_000)))
-        .collect();
-    let tx = b.tx_paying(&outputs).unwrap();
-    b.mine_txs(d, vec![tx]).unwrap();
-    for _ in 0..12 {
-        b.mine_block_with(d, 12).unwrap();
-    }
-    b
-}
 
 fn check(d: &Bitcoind, ix: &ferrum::sync::Indexer) {
     Model::from_daemon(d).assert_matches(&query(ix));

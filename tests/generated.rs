@@ -4,12 +4,10 @@
 
 mod common;
 
-use bitcoin::Amount;
 use common::model::Model;
 use common::*;
 use ferrum::chaingen::Bitcoind;
 use ferrum::chaingen::ChainBuilder;
-use ferrum::chaingen::OutputType;
 use serde_json::json;
 use std::collections::HashSet;
 
@@ -23,22 +21,6 @@ fn has_in_block_spend(b: &ChainBuilder) -> bool {
                 .any(|i| txids.contains(&i.previous_output.txid))
         })
     })
-}
-
-/// A chain with every output type, spent again in later blocks.
-fn every_type_chain(d: &Bitcoind, seed: u64) -> ChainBuilder {
-    let mut b = ChainBuilder::new(seed);
-    b.mine_empty(d, 101).unwrap();
-    let outputs: Vec<_> = OutputType::ALL
-        .iter()
-        .map(|t| (*t, Amount::from_sat(200_000)))
-        .collect();
-    let tx = b.tx_paying(&outputs).unwrap();
-    b.mine_txs(d, vec![tx]).unwrap();
-    for _ in 0..12 {
-        b.mine_block_with(d, 12).unwrap();
-    }
-    b
 }
 
 #[test]

@@ -85,6 +85,54 @@ pub struct HeightRange {
     pub to: Option<u32>,
 }
 
+/// get_history's optional `from_height` (inclusive, default 0) and `to_height` (exclusive,
+/// default -1: the tip and the mempool), as the Electrum Cash protocol defines them. `None`
+/// when neither is given: the plain call, answered exactly as before.
+pub fn height_range(
+    from: Option<&Value>,
+    to: Option<&Value>,
+) -> Result<Option<HeightRange>, RpcError> {
+    let (from, to) = (from.filter(|v| !v.is_null()), to.filter(|v| !v.is_null()));
+    if from.is_none() && to.is_none() {
+        return Ok(None);
+    }
+    // JSON integers only: no floats, strings or booleans (a page bound must be exact).
+    let int = |v: &Value| v.as_i64().filter(|n| (-1..=u32::MAX as i64).contains(n));
+    let from = match from {
+        None => 0,
+        Some(v) => match int(v) {
+            Some(n) if n >= 0 => n as u32,
+            _ => {
+                return Err(RpcError::bad_request(format!(
+                    "from_height {} should be a non-negative integer below 2^32",
+                    super::methods::short(v)
+                )));
+            }
+        },
+    };
+    let to = match to {
+        None => None,
+        Some(v) => match int(v) {
+            Some(-1) => None,
+            Some(n) => Some(n as u32),
+            None => {
+                return Err(RpcError::bad_request(format!(
+                    "to_height {} should be -1 or a non-negative integer below 2^32",
+                    super::methods::short(v)
+                )));
+            }
+        },
+    };
+    if let Some(t) = to
+        && from > t
+    {
+        return Err(RpcError::bad_request(format!(
+            "from_height {from} is above to_height {t}"
+        )));
+    }
+    Ok(Some(HeightRange { from, to }))
+}
+
 /// One page of a script's history: its confirmed entries in the range (read from the index
 /// up to the page limit only, or sliced from a cached full history), then the mempool's when
 /// the range is open-ended.
@@ -366,4 +414,64 @@ fn output_count(shared: &Shared, view: &View, txid: &Txid) -> Result<u32, RpcErr
         cache.insert(*txid, n);
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_ranges_are_checked_like_electrumx_checks_parameters() {
+        let r = |from: Value, to: Value| height_range(Some(&from), Some(&to));
+        assert_eq!(height_range(None, None), Ok(None));
+        assert_eq!(r(Value::Null, Value::Null), Ok(None));
+        assert_eq!(
+            height_range(Some(&json!(5)), None),
+            Ok(Some(HeightRange { from: 5, to: None }))
+        );
+        assert_eq!(
+            r(json!(0), json!(-1)),
+            Ok(Some(HeightRange { from: 0, to: None }))
+        );
+        assert_eq!(
+            r(json!(7), json!(7)),
+            Ok(Some(HeightRange {
+                from: 7,
+                to: Some(7)
+            }))
+        );
+        assert_eq!(
+            r(json!(0), json!(u32::MAX)),
+            Ok(Some(HeightRange {
+                from: 0,
+                to: Some(u32::MAX)
+            }))
+        );
+        for (from, to, why) in [
+            (json!(8), json!(7), "from_height 8 is above to_height 7"),
+            (
+                json!(-1),
+                json!(7),
+                "from_height -1 should be a non-negative",
+            ),
+            (json!(0), json!(-2), "to_height -2 should be -1 or"),
+            (json!(1.5), json!(9), "from_height 1.5 should be"),
+            (json!("3"), json!(9), "from_height 3 should be"),
+            (json!(true), json!(9), "from_height true should be"),
+            (
+                json!(0),
+                json!(4_294_967_296u64),
+                "to_height 4294967296 should be",
+            ),
+            (
+                json!(1u64 << 40),
+                json!(-1),
+                "from_height 1099511627776 should be",
+            ),
+        ] {
+            let e = r(from, to).unwrap_err();
+            assert_eq!(e.code, super::super::rpc::BAD_REQUEST);
+            assert!(e.message.starts_with(why), "{}", e.message);
+        }
+    }
 }

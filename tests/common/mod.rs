@@ -201,3 +201,20 @@ pub fn submit_up_to_stale_tip(
     }
     (blocks, stale)
 }
+
+/// A chain with every output type, spent again in later blocks (some inside one block).
+pub fn every_type_chain(d: &Bitcoind, seed: u64) -> ferrum::chaingen::ChainBuilder {
+    use ferrum::chaingen::OutputType;
+    let mut b = ferrum::chaingen::ChainBuilder::new(seed);
+    b.mine_empty(d, 101).unwrap();
+    let outputs: Vec<_> = OutputType::ALL
+        .iter()
+        .map(|t| (*t, bitcoin::Amount::from_sat(200_000)))
+        .collect();
+    let tx = b.tx_paying(&outputs).unwrap();
+    b.mine_txs(d, vec![tx]).unwrap();
+    for _ in 0..12 {
+        b.mine_block_with(d, 12).unwrap();
+    }
+    b
+}
