@@ -315,31 +315,23 @@ fn pages_follow_a_reorg() {
         changed_pages
     };
     let before = check(&mut c, height as i64);
-    let pages_before: Vec<Value> = scripts
-        .iter()
-        .map(|sh| {
-            c.request(
-                "blockchain.scripthash.get_history",
-                json!([sh, height - 4, -1]),
-            )["result"]
-                .clone()
-        })
-        .collect();
+    // Every script's page from the fork point on (the same height before and after).
+    let pages_from = |c: &mut Client, from: u32| -> Vec<Value> {
+        scripts
+            .iter()
+            .map(|sh| {
+                c.request("blockchain.scripthash.get_history", json!([sh, from, -1]))["result"]
+                    .clone()
+            })
+            .collect()
+    };
+    let pages_before = pages_from(&mut c, height - 4);
     // Replace the top 4 blocks with 5 others.
     b.reorg(&d, 4, 5, 10).unwrap();
     let (tip, height) = d.tip().unwrap();
     wait_for_height(server.port(), height as u64, &tip.to_string());
     let after = check(&mut c, height as i64);
-    let pages_after: Vec<Value> = scripts
-        .iter()
-        .map(|sh| {
-            c.request(
-                "blockchain.scripthash.get_history",
-                json!([sh, height - 5, -1]),
-            )["result"]
-                .clone()
-        })
-        .collect();
+    let pages_after = pages_from(&mut c, height - 5);
     assert!(before > 20 && after > 20, "{before} {after}");
     assert_ne!(pages_before, pages_after, "the reorg changed no page");
 }

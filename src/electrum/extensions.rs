@@ -6,6 +6,7 @@
 //! "Extensions", lists them with their sources.
 
 use super::Shared;
+use super::handlers::{arg, daemon_error, internal};
 use super::methods;
 use super::rpc::{BAD_REQUEST, DAEMON_ERROR, INVALID_ARGS, RpcError, RpcResult};
 use crate::types::{Height, ScriptKey};
@@ -24,15 +25,6 @@ pub const METHODS: &[&str] = &[
 
 /// Frigate's error code for a block bitcoind cannot give statistics of.
 const BLOCK_NOT_FOUND: i64 = -32002;
-
-fn internal(e: anyhow::Error) -> RpcError {
-    tracing::error!("index read failed: {e:#}");
-    RpcError::new(DAEMON_ERROR, format!("internal error: {e:#}"))
-}
-
-fn arg(args: &[Option<Value>], i: usize) -> &Value {
-    args.get(i).and_then(Option::as_ref).unwrap_or(&Value::Null)
-}
 
 /// Answers an extension method other than `get_first_use`; `None` for other methods.
 pub fn call(shared: &Shared, name: &str, args: &[Option<Value>]) -> Option<RpcResult> {
@@ -105,7 +97,7 @@ fn header_get(shared: &Shared, which: &Value) -> RpcResult {
                     let info = shared
                         .daemon
                         .header_info(&hash)
-                        .map_err(|e| RpcError::new(DAEMON_ERROR, format!("daemon error: {e}")))?
+                        .map_err(daemon_error)?
                         .ok_or_else(|| RpcError::new(DAEMON_ERROR, "Block not found"))?;
                     if tip.hash(Height(info.height)) != Some(hash) {
                         return Err(RpcError::new(BAD_REQUEST, "Block not in active chain"));
@@ -197,7 +189,7 @@ fn output_of(
     let hex = shared
         .daemon
         .call("getrawtransaction", Value::Array(params))
-        .map_err(|e| RpcError::new(DAEMON_ERROR, format!("daemon error: {e}")))?;
+        .map_err(daemon_error)?;
     let raw = hex
         .as_str()
         .and_then(crate::types::hex_to_bytes)
@@ -270,7 +262,7 @@ fn block_stats(shared: &Shared, height: &Value) -> RpcResult {
             crate::daemon::DaemonError::Rpc { message, .. } => {
                 RpcError::new(BLOCK_NOT_FOUND, message)
             }
-            e => RpcError::new(DAEMON_ERROR, format!("daemon error: {e}")),
+            e => daemon_error(e),
         })?;
     let mut out = serde_json::Map::new();
     for key in [
@@ -355,6 +347,6 @@ fn passthrough(shared: &Shared, method: &Value, params: &Value) -> RpcResult {
     }
     shared.daemon.call(method, params).map_err(|e| match e {
         crate::daemon::DaemonError::Rpc { message, .. } => RpcError::new(DAEMON_ERROR, message),
-        e => RpcError::new(DAEMON_ERROR, format!("daemon error: {e}")),
+        e => daemon_error(e),
     })
 }

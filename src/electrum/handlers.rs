@@ -38,16 +38,16 @@ pub enum Effect {
     },
 }
 
-fn daemon_error(e: DaemonError) -> RpcError {
+pub(super) fn daemon_error(e: DaemonError) -> RpcError {
     RpcError::new(DAEMON_ERROR, format!("daemon error: {e}"))
 }
 
-fn internal(e: anyhow::Error) -> RpcError {
+pub(super) fn internal(e: anyhow::Error) -> RpcError {
     tracing::error!("index read failed: {e:#}");
     RpcError::new(DAEMON_ERROR, format!("internal error: {e:#}"))
 }
 
-fn arg(args: &[Option<Value>], i: usize) -> &Value {
+pub(super) fn arg(args: &[Option<Value>], i: usize) -> &Value {
     args.get(i).and_then(Option::as_ref).unwrap_or(&Value::Null)
 }
 

@@ -4,6 +4,7 @@
 
 use super::Shared;
 use super::cache::Confirmed;
+use super::handlers::internal;
 use super::rpc::{DAEMON_ERROR, HISTORY_TOO_LONG, RpcError};
 use crate::mempool::{MempoolEntry, MempoolUtxo};
 use crate::query::View;
@@ -12,11 +13,6 @@ use bitcoin::Txid;
 use bitcoin::hashes::{Hash, sha256};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-fn internal(e: anyhow::Error) -> RpcError {
-    tracing::error!("index read failed: {e:#}");
-    RpcError::new(DAEMON_ERROR, format!("internal error: {e:#}"))
-}
 
 /// Mempool entries of a script minus those the view already shows confirmed (only possible
 /// when the mempool lags the index for a long time).

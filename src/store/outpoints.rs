@@ -60,7 +60,7 @@ impl Store {
         }
         let mut it = self.db.raw_iterator_cf(self.cf(CF_UTXO));
         it.seek_to_first();
-        let mut rows: Vec<(TxNum, OutPointKey, OutputInfo)> = Vec::with_capacity(1024);
+        let mut rows: Vec<(OutPointKey, OutputInfo)> = Vec::with_capacity(1024);
         let mut total = 0u64;
         loop {
             let done = !it.valid();
@@ -68,7 +68,6 @@ impl Store {
                 let (o, funding, value) = keys::decode_utxo(k, v).context("corrupt utxo row")?;
                 let script = crate::types::ScriptKey::from_slice(k).context("corrupt utxo key")?;
                 rows.push((
-                    funding,
                     o,
                     OutputInfo {
                         script,
@@ -103,14 +102,14 @@ impl Store {
 
     /// Writes `outpoints` rows for `utxo` rows (sorted by funding tx here, so that the txids
     /// are read chunk by chunk), and empties `rows`.
-    fn write_outpoint_rows(&self, rows: &mut Vec<(TxNum, OutPointKey, OutputInfo)>) -> Result<()> {
-        rows.sort_unstable_by_key(|r| r.0);
-        let nums: Vec<TxNum> = rows.iter().map(|r| r.0).collect();
+    fn write_outpoint_rows(&self, rows: &mut Vec<(OutPointKey, OutputInfo)>) -> Result<()> {
+        rows.sort_unstable_by_key(|r| r.1.funding);
+        let nums: Vec<TxNum> = rows.iter().map(|r| r.1.funding).collect();
         let txids = self.txids_at(&nums, None)?;
         let mut batch = WriteBatch::default();
         let (mut k, mut v) = (Vec::new(), Vec::new());
         let cf = self.cf(CF_OUTPOINTS);
-        for ((_, o, info), txid) in rows.iter().zip(&txids) {
+        for ((o, info), txid) in rows.iter().zip(&txids) {
             if txid[..8] != o.txid.0 {
                 anyhow::bail!(
                     "index corrupt: utxo row of tx number {} does not match its txid",
