@@ -262,10 +262,7 @@ fn rest_off_in_settings_uses_json_rpc_even_when_rest_answers() {
 fn fails_over_from_a_closed_port() {
     let d = start(&[]);
     d.mine(1).expect("mine");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let closed = ferrum::chaingen::free_port().expect("free port");
     let mut settings = d.daemon_settings();
     let mut dead = settings.endpoints[0].clone();
     dead.port = closed;

@@ -56,6 +56,26 @@ impl World {
     }
 }
 
+/// An update at the daemon's current tip, as the server makes after indexing it.
+fn update(m: &Mempool, daemon: &Daemon) -> Touched {
+    let tip = daemon.best_block_hash().expect("getbestblockhash");
+    m.update(daemon, Some(&tip))
+        .expect("mempool update")
+        .expect("the tip did not move during the update")
+}
+
+/// A deferred update left `tx` where it was: in the mempool, in its scripts' histories.
+fn check_touched_nothing(m: &Mempool, w: &World, tx: &Transaction) {
+    let txid = tx.compute_txid();
+    let view = m.read();
+    for key in scripts_of(w, &txid) {
+        assert!(
+            view.history(&key).iter().any(|e| e.txid == txid),
+            "{txid} left its script's mempool history before the index had its block"
+        );
+    }
+}
+
 /// Checks every query of `m` against bitcoind's mempool and the transactions in `w`; returns
 /// the number of scripts checked.
 fn check_against_daemon(d: &Bitcoind, m: &Mempool, w: &World) -> usize {
@@ -236,7 +256,7 @@ fn unconfirmed_chains_replacement_and_blocks() {
     assert_eq!(coins.len(), 2);
     let btc = |n: u64| Amount::from_sat(n * 10_000_000);
 
-    let m0 = m.update(&daemon).unwrap();
+    let m0 = update(&m, &daemon);
     assert!(m.loaded() && m.read().is_empty() && m0.is_empty());
     assert!(m.read().info()["mempoolminfee"].is_number());
 
@@ -295,7 +315,7 @@ fn unconfirmed_chains_replacement_and_blocks() {
         w.send(&d, tx);
     }
 
-    let t = m.update(&daemon).unwrap();
+    let t = update(&m, &daemon);
     let all: Vec<Txid> = w.txs.keys().copied().collect();
     assert_touched(&t, &w, &all);
     let scripts = check_against_daemon(&d, &m, &w);
@@ -328,14 +348,20 @@ fn unconfirmed_chains_replacement_and_blocks() {
             .expect("a confirmed coin left");
         w.send(&d, b.tx_spending(&[coin], &[(s, btc(7))]).unwrap())
     };
-    let t = m.update(&daemon).unwrap();
+    let t = update(&m, &daemon);
     assert_touched(&t, &w, &[y.compute_txid()]);
     assert_eq!(m.read().recent()[0].txid, y.compute_txid());
     check_against_daemon(&d, &m, &w);
 
-    // A block confirms P only: P leaves, C's parent is now confirmed (height 0).
+    // A block confirms P only. An update that still believes the old tip (the index has not
+    // indexed the block yet) applies nothing: P stays until the index has it, so its scripts
+    // never look as if P had vanished. Then P leaves, C's parent is now confirmed (height 0).
+    let old_tip = daemon.best_block_hash().unwrap();
     b.mine_txs(&d, vec![p.clone()]).unwrap();
-    let t = m.update(&daemon).unwrap();
+    assert_eq!(m.update(&daemon, Some(&old_tip)).unwrap(), None);
+    assert!(m.read().contains(&p.compute_txid()));
+    check_touched_nothing(&m, &w, &p);
+    let t = update(&m, &daemon);
     assert_touched(&t, &w, &[p.compute_txid()]);
     assert!(!m.read().contains(&p.compute_txid()));
     assert!(
@@ -357,7 +383,7 @@ fn unconfirmed_chains_replacement_and_blocks() {
     let after = daemon_txids(&d);
     let gone: Vec<Txid> = before.difference(&after).copied().collect();
     assert!(gone.contains(&a.compute_txid()) && gone.contains(&a_child.compute_txid()));
-    let t = m.update(&daemon).unwrap();
+    let t = update(&m, &daemon);
     let mut changed = gone.clone();
     changed.push(replacement.compute_txid());
     assert_touched(&t, &w, &changed);
@@ -379,7 +405,7 @@ fn unconfirmed_chains_replacement_and_blocks() {
     // A block confirms everything: the mempool empties and every script is touched.
     let left: Vec<Txid> = after.iter().copied().collect();
     d.mine(1).unwrap();
-    let t = m.update(&daemon).unwrap();
+    let t = update(&m, &daemon);
     assert_touched(&t, &w, &left);
     assert_eq!(m.read().len(), 0);
     assert_eq!(
@@ -388,7 +414,7 @@ fn unconfirmed_chains_replacement_and_blocks() {
     );
     assert_eq!(m.read().recent(), vec![]);
     assert_eq!(m.read().fee_histogram(), vec![]);
-    assert!(m.update(&daemon).unwrap().is_empty());
+    assert!(update(&m, &daemon).is_empty());
 }
 
 /// The fixture's final state, asked every mempool question ElectrumX 2.0.0 answered.
@@ -403,7 +429,7 @@ fn fixture_mempool_matches_electrumx() {
     submit_fixture_mempool(&d);
     let daemon = Daemon::connect(d.daemon_settings(), COIN).unwrap();
     let m = Mempool::new();
-    let touched = m.update(&daemon).unwrap();
+    let touched = update(&m, &daemon);
     assert_eq!(touched.txids.len(), 11);
     let view = m.read();
     assert_eq!(view.len(), 11);

@@ -8,7 +8,6 @@
 
 use std::fs;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +18,7 @@ use base64::Engine as _;
 use bitcoin::{BlockHash, ScriptBuf};
 use serde_json::{Value, json};
 
+use super::ports::free_port;
 use crate::daemon::settings::{
     BlockSourceMode, DaemonAuth, DaemonEndpoint, DaemonSettings, RestMode,
 };
@@ -430,12 +430,6 @@ fn rpc_error(method: &str, body: &Value) -> Option<anyhow::Error> {
         .and_then(Value::as_str)
         .unwrap_or("(no message)");
     Some(anyhow!("{method}: RPC error {code}: {message}"))
-}
-
-/// A port on 127.0.0.1 that was free a moment ago.
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// Creates a new unique directory under the system temp dir.

@@ -14,9 +14,11 @@ pub mod bench;
 mod bitcoind;
 pub mod block;
 mod builder;
+pub mod ports;
 pub mod wallet;
 
 pub use bitcoind::Bitcoind;
 pub use block::ChainTip;
 pub use builder::{ChainBuilder, Utxo};
+pub use ports::free_port;
 pub use wallet::{KeyChain, OutputType, Spend};

@@ -290,6 +290,11 @@ impl listen::Sessions for SpawnSessions {
     }
 }
 
+/// Rounds in a row a mempool update may be deferred because the daemon is a block ahead of the
+/// index; then it is applied regardless, so a daemon mining faster than a round never starves
+/// the mempool and notifications.
+const MAX_DEFERRALS: u32 = 5;
+
 /// Indexes and follows the tip; after every round updates the mempool and publishes.
 fn follow(
     indexer: &crate::sync::Indexer,
@@ -301,8 +306,29 @@ fn follow(
     let mut last = indexer.store().tip();
     indexer.take_changes(&last)?; // starts collecting rolled-back blocks
     let mut first = true;
+    let mut deferrals = 0u32;
     indexer.follow(stop, tick, |_| {
         let tip = indexer.store().tip();
+        // The mempool first: if the daemon already has a newer block, this round publishes
+        // nothing (its changes stay collected for the next one), so no client sees the new
+        // block's payments neither confirmed nor in the mempool, or both.
+        let check = (deferrals < MAX_DEFERRALS)
+            .then(|| tip.tip_hash())
+            .flatten();
+        let touched = match shared.mempool.update(&shared.daemon, check.as_ref()) {
+            Ok(Some(t)) => t,
+            // The follow loop indexes the daemon's new block at once (its best differs from
+            // the tip), then comes back here.
+            Ok(None) => {
+                deferrals += 1;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("mempool update failed: {e:#}");
+                Default::default()
+            }
+        };
+        deferrals = 0;
         let changes = match indexer.take_changes(&last) {
             Ok(c) => c,
             Err(e) => {
@@ -320,13 +346,6 @@ fn follow(
                 .history_cache
                 .advance(tip.tip_hash(), all, changes.scripts());
         }
-        let touched = match shared.mempool.update(&shared.daemon) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!("mempool update failed: {e:#}");
-                Default::default()
-            }
-        };
         let tip_changed = tip.tip_hash() != last.tip_hash();
         let mut scripts: HashSet<_> = touched.scripts;
         scripts.extend(changes.scripts().copied());

@@ -13,9 +13,10 @@
 //! key and value of each input and output, fee, vsize) plus an ordered `(script, txid)` set, so
 //! a script's history costs O(its entries), not O(mempool).
 //!
-//! Consistency with the confirmed index is the caller's business: after a block, mined txs
-//! stay in the mempool until the next `update` (as in ElectrumX between refreshes), so callers
-//! should update the mempool right after the index catches up with a new tip.
+//! Consistency with the confirmed index: after a block, mined txs stay in the mempool until the
+//! next `update` (as in ElectrumX between refreshes), so callers update the mempool right after
+//! the index catches up with a new tip, passing that tip: an update that finds the daemon
+//! already past it applies nothing (see [`Mempool::update`]).
 
 mod fetch;
 pub mod histogram;
@@ -23,8 +24,8 @@ mod state;
 
 use crate::daemon::Daemon;
 use crate::types::ScriptKey;
-use anyhow::Result;
-use bitcoin::Txid;
+use anyhow::{Context, Result};
+use bitcoin::{BlockHash, Txid};
 use serde_json::Value;
 use state::State;
 use std::collections::HashSet;
@@ -154,10 +155,28 @@ impl Mempool {
     /// Brings the state in line with the daemon's mempool and returns what changed. New txs
     /// whose prevouts cannot all be resolved (the daemon moved on meanwhile) are left out and
     /// retried at the next update. Concurrent calls run one after the other.
-    pub fn update(&self, daemon: &Daemon) -> Result<Touched> {
+    ///
+    /// `tip` is the confirmed index's tip. A listing taken after the daemon connected a block
+    /// the index does not have yet lacks that block's transactions while the index does not
+    /// have them either: applied, every payment it confirms would vanish from its script's
+    /// history for a moment (a wrong status notification). So when the daemon's best block is
+    /// no longer `tip` once the mempool is listed, nothing is applied and `None` is returned:
+    /// index the new block, then update again (ElectrumX defers the same way, in
+    /// `_refresh_hashes` and `Notifications`). `None` for `tip` skips the check.
+    pub fn update(&self, daemon: &Daemon, tip: Option<&BlockHash>) -> Result<Option<Touched>> {
         let mut clocks = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
         let started = Instant::now();
         let listed = fetch::mempool_txids(daemon)?;
+        if let Some(tip) = tip {
+            // bitcoind removes a block's txs from its mempool under the same lock as it moves
+            // its tip, so a best block still equal to `tip` means the listing predates any
+            // newer block.
+            let best = daemon.best_block_hash().context("getbestblockhash")?;
+            if best != *tip {
+                debug!("mempool: the daemon is at {best}, the index at {tip}; update deferred");
+                return Ok(None);
+            }
+        }
         let listed_set: HashSet<Txid> = listed.iter().copied().collect();
         let (removed, new): (Vec<Txid>, Vec<Txid>) = {
             let state = self.read();
@@ -238,7 +257,7 @@ impl Mempool {
         } else {
             debug!("{msg}");
         }
-        Ok(touched)
+        Ok(Some(touched))
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {

@@ -18,7 +18,7 @@ use ferrum::chaingen::Bitcoind;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -186,10 +186,10 @@ impl Drop for FerrumServer {
     }
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port nothing is bound to, outside the range outgoing connections take theirs
+/// from (see [`ferrum::chaingen::ports`]).
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().unwrap().port()
+    ferrum::chaingen::free_port().expect("a free loopback port")
 }
 
 /// `SERVICES` for a server whose ports do not matter to the test: an Electrum TCP port and
