@@ -1,6 +1,8 @@
 //! The chain generator against a real regtest bitcoind: every output type paid to and spent,
 //! spends within one block, address reuse, reorgs (depth 1, 3, a side branch and a deep one),
-//! the benchmark chain, and the daemon's lifecycle (kill, restart, stop, reuse of a datadir).
+//! the benchmark chain in both shapes (submitted as built, and spooled then imported with
+//! `-assumevalid` and a prefix snapshot, every block then checked in full by a second
+//! bitcoind), and the daemon's lifecycle (kill, restart, stop, reuse of a datadir).
 
 use std::collections::HashSet;
 
@@ -201,6 +203,82 @@ fn bench_chain_is_accepted_and_mainnet_shaped() {
         txs += block["nTx"].as_u64().unwrap() - 1;
     }
     assert_eq!(txs, stats.txs);
+}
+
+/// `ferrum-chaingen --shape aged --spool`: the spool is imported with -assumevalid (so the
+/// generator's fixed-nonce signatures are not what makes bitcoind accept it), a snapshot is
+/// taken at a prefix, both datadirs end exactly at their tips (no header above them); then a
+/// bitcoind without -assumevalid is given every spooled block and checks each in full.
+#[test]
+fn aged_chain_through_a_spool_with_a_snapshot_is_valid() {
+    use ferrum::chaingen::block::submit_block;
+    use ferrum::chaingen::spool::SpoolReader;
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = dir.path().join("chain");
+    let spool = dir.path().join("chain.spool");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrum-chaingen"))
+        .arg("--datadir")
+        .arg(&datadir)
+        .args([
+            "--txs",
+            "12000",
+            "--shape",
+            "aged",
+            "--block-txs",
+            "1500-2500",
+        ])
+        .args([
+            "--taproot-share",
+            "0.4",
+            "--snapshot-at",
+            "5000",
+            "--keep-spool",
+        ])
+        .arg("--spool")
+        .arg(&spool)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ferrum-chaingen failed:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("transactions: 12000 "), "{stdout}");
+
+    // The full chain and the snapshot: at their tips, no header above.
+    let snapshot = dir.path().join("chain.5000tx");
+    let mut tips = Vec::new();
+    for (path, least, most) in [(&datadir, 12000, 12000), (&snapshot, 5000, 7500)] {
+        let d = Bitcoind::start_in(path, &[]).unwrap();
+        let info = d.rpc("getblockchaininfo", json!([])).unwrap();
+        assert_eq!(
+            info["blocks"],
+            info["headers"],
+            "{}: {info}",
+            path.display()
+        );
+        let txs = d.rpc("getchaintxstats", json!([])).unwrap()["txcount"]
+            .as_u64()
+            .unwrap();
+        let coinbases = info["blocks"].as_u64().unwrap() + 1;
+        assert!(
+            (least..=most).contains(&(txs - coinbases)),
+            "{}: {txs}",
+            path.display()
+        );
+        tips.push(d.tip().unwrap());
+        d.stop().unwrap();
+    }
+    assert!(tips[1].1 < tips[0].1);
+
+    // Every block, checked in full (signatures included) by a bitcoind without -assumevalid.
+    let d = Bitcoind::start().unwrap();
+    let mut r = SpoolReader::open(&spool).unwrap();
+    let mut txs = 0;
+    while let Some(block) = r.next_block().unwrap() {
+        txs += block.txdata.len() - 1;
+        submit_block(&d, &block).unwrap();
+    }
+    assert_eq!(txs, 12000);
+    assert_eq!(d.tip().unwrap(), tips[0]);
 }
 
 #[test]

@@ -31,7 +31,8 @@ const BUILD_VERSION: &str = "0.4.1";
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// How long to wait for a bitcoind asked to `stop` to exit.
-const STOP_TIMEOUT: Duration = Duration::from_secs(120);
+/// (A large -dbcache takes minutes to flush at shutdown.)
+const STOP_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// Read timeout of one RPC call (a `submitblock` of a full block or a long `generatetoaddress`
 /// can take a while on a loaded 2-core machine).

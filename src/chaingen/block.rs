@@ -113,6 +113,15 @@ impl ChainTip {
         t.max(self.median_time_past().saturating_add(1))
     }
 
+    /// A timestamp for a child block whatever the wall clock says: one second after the parent,
+    /// and above the median time past.
+    pub fn next_time_after_parent(&self) -> u32 {
+        let parent = self.times.back().copied().unwrap_or(0);
+        parent
+            .saturating_add(1)
+            .max(self.median_time_past().saturating_add(1))
+    }
+
     /// The tip after connecting `block` on top of this one.
     pub fn child(&self, block: &Block) -> ChainTip {
         let mut times = self.times.clone();

@@ -6,15 +6,20 @@
 //!   builds blocks (also forks, for reorg tests) and submits them with `submitblock`, keeping
 //!   every [`bitcoin::Block`] it made so tests can recompute expected indexes independently.
 //! - [`bench`] generates large mainnet-shaped chains for benchmarks and the demo
-//!   (`ferrum-chaingen`).
+//!   (`ferrum-chaingen`), in a [`shape::Shape`], submitted as they are built or through a
+//!   [`spool`] imported with `-assumevalid`.
 //!
 //! bitcoind needs no wallet for any of this: keys, UTXOs and signatures are ours.
 
 pub mod bench;
+mod bench_stats;
 mod bitcoind;
 pub mod block;
 mod builder;
+pub mod fastsign;
 pub mod ports;
+pub mod shape;
+pub mod spool;
 pub mod wallet;
 
 pub use bitcoind::Bitcoind;

@@ -11,9 +11,11 @@ use bitcoin::blockdata::script::{Builder, PushBytesBuf};
 use bitcoin::hashes::{Hash, sha256};
 use bitcoin::key::{CompressedPublicKey, Keypair, TapTweak};
 use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_PUSHNUM_1, OP_PUSHNUM_2, OP_PUSHNUM_3};
-use bitcoin::secp256k1::{All, Message, Secp256k1, SecretKey};
+use bitcoin::secp256k1::{All, Message, Scalar, Secp256k1, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, Prevouts, SighashCache, TapSighashType};
 use bitcoin::{PublicKey, ScriptBuf, Transaction, TxOut, Witness};
+
+use super::fastsign::{FixedNonce, KeyHint, tap_secret};
 
 /// The kinds of output a test chain creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -152,6 +154,8 @@ pub struct Spend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyChain {
     seed: u64,
+    /// Key `i` is `base + i` instead of a hash (see [`KeyChain::sequential`]).
+    base: Option<SecretKey>,
 }
 
 const KEY_TAG: &[u8] = b"ferrum/chaingen/key";
@@ -159,11 +163,36 @@ const KEY_TAG: &[u8] = b"ferrum/chaingen/key";
 impl KeyChain {
     /// Keys of `seed`.
     pub fn new(seed: u64) -> KeyChain {
-        KeyChain { seed }
+        KeyChain { seed, base: None }
+    }
+
+    /// Keys of `seed` where key `i` is key 0 of [`KeyChain::new`] plus `i`: consecutive public
+    /// keys then differ by the generator point, so [`PublicKeys`] derives each new one with a
+    /// point addition instead of a multiplication (what makes 50M-transaction benchmark chains
+    /// affordable). The keys are as valid as any; they are only predictable from each other,
+    /// which no test chain cares about.
+    pub fn sequential(seed: u64) -> KeyChain {
+        let base = KeyChain::new(seed).secret_key(0);
+        KeyChain {
+            seed,
+            base: Some(base),
+        }
     }
 
     /// Secret key number `index`.
     pub fn secret_key(&self, index: u64) -> SecretKey {
+        if let Some(base) = self.base {
+            let mut be = [0u8; 32];
+            be[24..].copy_from_slice(&index.to_be_bytes());
+            // A u64 is far below the curve order, and base + index is zero with probability
+            // ~2^-192: fall back to the hashed key then.
+            if let Some(sk) = Scalar::from_be_bytes(be)
+                .ok()
+                .and_then(|t| base.add_tweak(&t).ok())
+            {
+                return sk;
+            }
+        }
         let mut counter = 0u32;
         loop {
             let mut engine = sha256::Hash::engine();
@@ -187,43 +216,22 @@ impl KeyChain {
 
     /// The scriptPubKey of `spend`.
     pub fn script_pubkey(&self, secp: &Secp256k1<All>, spend: Spend) -> ScriptBuf {
-        let key = spend.key;
-        match spend.kind {
-            OutputType::P2pk => ScriptBuf::new_p2pk(&self.public_key(secp, key)),
-            OutputType::P2pkh => ScriptBuf::new_p2pkh(&self.public_key(secp, key).pubkey_hash()),
-            OutputType::P2shP2wpkh => {
-                ScriptBuf::new_p2sh(&p2wpkh_script(self.public_key(secp, key)).script_hash())
-            }
-            OutputType::P2shMultisig => {
-                ScriptBuf::new_p2sh(&self.multisig_script(secp, 2, key, 3).script_hash())
-            }
-            OutputType::P2wpkh => p2wpkh_script(self.public_key(secp, key)),
-            OutputType::P2wshMultisig => {
-                ScriptBuf::new_p2wsh(&self.multisig_script(secp, 1, key, 2).wscript_hash())
-            }
-            OutputType::P2tr => {
-                let (xonly, _) = self.secret_key(key).x_only_public_key(secp);
-                ScriptBuf::new_p2tr(secp, xonly, None)
-            }
-            OutputType::BareMultisig => self.multisig_script(secp, 1, key, 2),
-            OutputType::OpReturn => op_return_script(key),
-        }
+        script_pubkey_of(secp, spend, &mut |i| self.public_key(secp, i))
     }
 
-    /// `m`-of-`n` `CHECKMULTISIG` over keys `first..first + n` (n <= 3).
-    fn multisig_script(&self, secp: &Secp256k1<All>, m: u8, first: u64, n: u8) -> ScriptBuf {
-        let num = |k: u8| match k {
-            1 => OP_PUSHNUM_1,
-            2 => OP_PUSHNUM_2,
-            _ => OP_PUSHNUM_3,
-        };
-        let mut b = Builder::new().push_opcode(num(m));
-        for i in 0..u64::from(n) {
-            b = b.push_key(&self.public_key(secp, first + i));
+    /// [`KeyChain::unsigned_script_sig`] with the output's public key given by its hint.
+    pub fn unsigned_script_sig_hinted(
+        &self,
+        secp: &Secp256k1<All>,
+        spend: Spend,
+        hint: KeyHint,
+    ) -> ScriptBuf {
+        if let (OutputType::P2shP2wpkh, KeyHint::Pubkey(pk)) = (spend.kind, hint)
+            && let Ok(pk) = PublicKey::from_slice(&pk)
+        {
+            return redeem_push(&p2wpkh_script(pk));
         }
-        b.push_opcode(num(n))
-            .push_opcode(OP_CHECKMULTISIG)
-            .into_script()
+        self.unsigned_script_sig(secp, spend)
     }
 
     /// The scriptSig a spend of `kind` has before signing: the redeem script push of
@@ -232,6 +240,118 @@ impl KeyChain {
         match spend.kind {
             OutputType::P2shP2wpkh => redeem_push(&p2wpkh_script(self.public_key(secp, spend.key))),
             _ => ScriptBuf::new(),
+        }
+    }
+}
+
+/// The scriptPubKey of `spend` with public key `i` given by `pk(i)`.
+fn script_pubkey_of(
+    secp: &Secp256k1<All>,
+    spend: Spend,
+    pk: &mut dyn FnMut(u64) -> PublicKey,
+) -> ScriptBuf {
+    let key = spend.key;
+    match spend.kind {
+        OutputType::P2pk => ScriptBuf::new_p2pk(&pk(key)),
+        OutputType::P2pkh => ScriptBuf::new_p2pkh(&pk(key).pubkey_hash()),
+        OutputType::P2shP2wpkh => ScriptBuf::new_p2sh(&p2wpkh_script(pk(key)).script_hash()),
+        OutputType::P2shMultisig => {
+            ScriptBuf::new_p2sh(&multisig_script(pk, 2, key, 3).script_hash())
+        }
+        OutputType::P2wpkh => p2wpkh_script(pk(key)),
+        OutputType::P2wshMultisig => {
+            ScriptBuf::new_p2wsh(&multisig_script(pk, 1, key, 2).wscript_hash())
+        }
+        OutputType::P2tr => {
+            let (xonly, _) = pk(key).inner.x_only_public_key();
+            ScriptBuf::new_p2tr(secp, xonly, None)
+        }
+        OutputType::BareMultisig => multisig_script(pk, 1, key, 2),
+        OutputType::OpReturn => op_return_script(key),
+    }
+}
+
+/// `m`-of-`n` `CHECKMULTISIG` over keys `first..first + n` (n <= 3).
+fn multisig_script(pk: &mut dyn FnMut(u64) -> PublicKey, m: u8, first: u64, n: u8) -> ScriptBuf {
+    let num = |k: u8| match k {
+        1 => OP_PUSHNUM_1,
+        2 => OP_PUSHNUM_2,
+        _ => OP_PUSHNUM_3,
+    };
+    let mut b = Builder::new().push_opcode(num(m));
+    for i in 0..u64::from(n) {
+        b = b.push_key(&pk(first + i));
+    }
+    b.push_opcode(num(n))
+        .push_opcode(OP_CHECKMULTISIG)
+        .into_script()
+}
+
+/// Public keys of a [`KeyChain::sequential`] asked in increasing order: each next key is the
+/// previous one plus the generator (a point addition), any other a multiplication.
+pub struct PublicKeys {
+    keys: KeyChain,
+    generator: bitcoin::secp256k1::PublicKey,
+    last: Option<(u64, bitcoin::secp256k1::PublicKey)>,
+}
+
+impl PublicKeys {
+    pub fn new(secp: &Secp256k1<All>, keys: KeyChain) -> PublicKeys {
+        let one = SecretKey::from_slice(&{
+            let mut b = [0u8; 32];
+            b[31] = 1;
+            b
+        })
+        .expect("1 is a valid secret key");
+        PublicKeys {
+            keys,
+            generator: one.public_key(secp),
+            last: None,
+        }
+    }
+
+    /// Public key `index`.
+    pub fn get(&mut self, secp: &Secp256k1<All>, index: u64) -> PublicKey {
+        let next = match self.last {
+            Some((i, p)) if self.keys.base.is_some() && i + 1 == index => {
+                p.combine(&self.generator).ok()
+            }
+            Some((i, p)) if i == index => Some(p),
+            _ => None,
+        };
+        let key = next.unwrap_or_else(|| self.keys.secret_key(index).public_key(secp));
+        self.last = Some((index, key));
+        PublicKey::new(key)
+    }
+
+    /// The scriptPubKey of `spend`.
+    pub fn script_pubkey(&mut self, secp: &Secp256k1<All>, spend: Spend) -> ScriptBuf {
+        script_pubkey_of(secp, spend, &mut |i| self.get(secp, i))
+    }
+
+    /// The scriptPubKey of `spend` and the [`KeyHint`] that spares its signer a derivation.
+    pub fn script_and_hint(&mut self, secp: &Secp256k1<All>, spend: Spend) -> (ScriptBuf, KeyHint) {
+        use OutputType::*;
+        match spend.kind {
+            P2pk | P2pkh | P2wpkh | P2shP2wpkh => {
+                let pk = self.get(secp, spend.key);
+                let spk = script_pubkey_of(secp, spend, &mut |_| pk);
+                (spk, KeyHint::Pubkey(pk.inner.serialize()))
+            }
+            P2tr => {
+                let pk = self.get(secp, spend.key);
+                let sk = self.keys.secret_key(spend.key);
+                match tap_secret(secp, &sk, &pk.inner) {
+                    Some((q, d)) => (
+                        ScriptBuf::new_p2tr_tweaked(
+                            bitcoin::key::TweakedPublicKey::dangerous_assume_tweaked(q),
+                        ),
+                        KeyHint::Taproot(d.secret_bytes(), q.serialize()),
+                    ),
+                    None => (self.script_pubkey(secp, spend), KeyHint::None),
+                }
+            }
+            _ => (self.script_pubkey(secp, spend), KeyHint::None),
         }
     }
 }
@@ -268,6 +388,20 @@ pub fn sign_tx(
     spent: &[TxOut],
     spends: &[Spend],
 ) -> Result<()> {
+    sign_tx_with(secp, keys, tx, spent, spends, &[], None)
+}
+
+/// [`sign_tx`] with what is known of each input's key already (`hints[i]`, may be shorter) and,
+/// for benchmark chains, a [`FixedNonce`] (see [`super::fastsign`]).
+pub fn sign_tx_with(
+    secp: &Secp256k1<All>,
+    keys: &KeyChain,
+    tx: &mut Transaction,
+    spent: &[TxOut],
+    spends: &[Spend],
+    hints: &[KeyHint],
+    fast: Option<&FixedNonce>,
+) -> Result<()> {
     let n = tx.input.len();
     if spent.len() != n || spends.len() != n {
         bail!(
@@ -283,13 +417,24 @@ pub fn sign_tx(
         let all = EcdsaSighashType::All;
         let ecdsa = |digest: [u8; 32], key: u64| {
             let sk = keys.secret_key(key);
+            let signature = fast
+                .and_then(|f| f.ecdsa(&digest, &sk))
+                .unwrap_or_else(|| secp.sign_ecdsa(&Message::from_digest(digest), &sk));
             bitcoin::ecdsa::Signature {
-                signature: secp.sign_ecdsa(&Message::from_digest(digest), &sk),
+                signature,
                 sighash_type: all,
             }
         };
         for (i, (prev, spend)) in spent.iter().zip(spends).enumerate() {
             let key = spend.key;
+            let hint = hints.get(i).copied().unwrap_or_default();
+            // The public key of a single-key spend: from the hint, else derived.
+            let single_pk = || match hint {
+                KeyHint::Pubkey(pk) => {
+                    PublicKey::from_slice(&pk).unwrap_or_else(|_| keys.public_key(secp, key))
+                }
+                _ => keys.public_key(secp, key),
+            };
             let spk = &prev.script_pubkey;
             let item = match spend.kind {
                 OutputType::P2pk => {
@@ -303,7 +448,7 @@ pub fn sign_tx(
                     let sig = ecdsa(h.to_byte_array(), key);
                     let script = Builder::new()
                         .push_slice(sig.serialize())
-                        .push_key(&keys.public_key(secp, key))
+                        .push_key(&single_pk())
                         .into_script();
                     (script, Witness::new())
                 }
@@ -317,7 +462,7 @@ pub fn sign_tx(
                     (script, Witness::new())
                 }
                 OutputType::P2shMultisig => {
-                    let redeem = keys.multisig_script(secp, 2, key, 3);
+                    let redeem = multisig_script(&mut |i| keys.public_key(secp, i), 2, key, 3);
                     let h = cache.legacy_signature_hash(i, &redeem, all.to_u32())?;
                     let sig0 = ecdsa(h.to_byte_array(), key);
                     let sig1 = ecdsa(h.to_byte_array(), key + 1);
@@ -333,7 +478,7 @@ pub fn sign_tx(
                     (script, Witness::new())
                 }
                 OutputType::P2shP2wpkh | OutputType::P2wpkh => {
-                    let pk = keys.public_key(secp, key);
+                    let pk = single_pk();
                     let program = p2wpkh_script(pk);
                     let h = cache.p2wpkh_signature_hash(i, &program, prev.value, all)?;
                     let sig = ecdsa(h.to_byte_array(), key);
@@ -345,7 +490,7 @@ pub fn sign_tx(
                     (script, Witness::p2wpkh(&sig, &pk.inner))
                 }
                 OutputType::P2wshMultisig => {
-                    let ws = keys.multisig_script(secp, 1, key, 2);
+                    let ws = multisig_script(&mut |i| keys.public_key(secp, i), 1, key, 2);
                     let h = cache.p2wsh_signature_hash(i, &ws, prev.value, all)?;
                     let sig = ecdsa(h.to_byte_array(), key);
                     let mut witness = Witness::new();
@@ -360,14 +505,21 @@ pub fn sign_tx(
                         &Prevouts::All(spent),
                         TapSighashType::Default,
                     )?;
-                    let keypair = Keypair::from_secret_key(secp, &keys.secret_key(key))
-                        .tap_tweak(secp, None)
-                        .to_keypair();
+                    let digest = h.to_byte_array();
+                    let quick = match (fast, hint) {
+                        (Some(f), KeyHint::Taproot(d, q)) => SecretKey::from_slice(&d)
+                            .ok()
+                            .and_then(|d| f.schnorr(&digest, &d, &q)),
+                        _ => None,
+                    };
+                    let signature = quick.unwrap_or_else(|| {
+                        let keypair = Keypair::from_secret_key(secp, &keys.secret_key(key))
+                            .tap_tweak(secp, None)
+                            .to_keypair();
+                        secp.sign_schnorr_no_aux_rand(&Message::from_digest(digest), &keypair)
+                    });
                     let sig = bitcoin::taproot::Signature {
-                        signature: secp.sign_schnorr_no_aux_rand(
-                            &Message::from_digest(h.to_byte_array()),
-                            &keypair,
-                        ),
+                        signature,
                         sighash_type: TapSighashType::Default,
                     };
                     (ScriptBuf::new(), Witness::p2tr_key_spend(&sig))
@@ -397,6 +549,29 @@ mod tests {
         assert_eq!(a.secret_key(5), KeyChain::new(1).secret_key(5));
         assert_ne!(a.secret_key(5), a.secret_key(6));
         assert_ne!(a.secret_key(5), KeyChain::new(2).secret_key(5));
+    }
+
+    /// Sequential keys are base + i, and the point additions of [`PublicKeys`] give the same
+    /// public keys and scripts as multiplications, in order or not.
+    #[test]
+    fn sequential_keys_and_their_public_keys_by_addition() {
+        let secp = Secp256k1::new();
+        let keys = KeyChain::sequential(3);
+        assert_ne!(keys.secret_key(0), keys.secret_key(1));
+        let mut pks = PublicKeys::new(&secp, keys);
+        for i in [0u64, 1, 2, 3, 10, 11, 11, 12, 5, 6] {
+            assert_eq!(pks.get(&secp, i), keys.public_key(&secp, i), "key {i}");
+        }
+        for (n, kind) in OutputType::SPENDABLE.into_iter().enumerate() {
+            let spend = Spend {
+                kind,
+                key: 100 + 3 * n as u64,
+            };
+            assert_eq!(
+                pks.script_pubkey(&secp, spend),
+                keys.script_pubkey(&secp, spend)
+            );
+        }
     }
 
     #[test]
