@@ -107,3 +107,65 @@ fn reopening_the_index_resumes_where_it_stopped() {
     sync(&ix);
     Model::from_daemon(&d).assert_matches(&query(&ix));
 }
+
+/// An index made before undo records kept funding txids (version 3: tx numbers only) is
+/// upgraded in place, record by record, as blocks come and go: its old records still undo
+/// their blocks exactly. The test rewrites every record of a fresh index in the version-3
+/// layout (written out here, independently of Ferrum's encoder), then reorgs through them.
+#[test]
+fn undo_records_of_the_previous_format_still_undo_exactly() {
+    use ferrum::store::CF_UNDO;
+    use ferrum::store::keys::put_varint;
+    use ferrum::sync::undo::{Funding, UndoRecord};
+    let d = Bitcoind::start().unwrap();
+    let mut b = every_type_chain(&d, 13);
+    let dir = tempfile::tempdir().unwrap();
+    let ix = indexer(&d, dir.path(), 10);
+    sync(&ix);
+    // Blocks indexed one per commit spend outputs of committed blocks: funding by txid.
+    for _ in 0..4 {
+        b.mine_block_with(&d, 12).unwrap();
+        sync(&ix);
+    }
+    let store = ix.store();
+    let mut rewritten = 0;
+    let rows: Vec<(Box<[u8]>, Box<[u8]>)> = store
+        .db()
+        .iterator_cf(store.cf(CF_UNDO), rocksdb::IteratorMode::Start)
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(!rows.is_empty());
+    for (k, v) in rows {
+        let rec = UndoRecord::decode(&v).unwrap();
+        let mut old = vec![3u8];
+        old.extend_from_slice(&rec.first_txnum.to_bytes());
+        put_varint(&mut old, rec.tx_count);
+        put_varint(&mut old, rec.created.len() as u64);
+        for s in &rec.created {
+            old.extend_from_slice(&s.0);
+        }
+        put_varint(&mut old, rec.spent.len() as u64);
+        for e in &rec.spent {
+            let funding = match e.funding {
+                Funding::Num(n) => n,
+                Funding::Txid(t) => {
+                    rewritten += 1;
+                    store.txnum_of(&t, None).unwrap().unwrap()
+                }
+            };
+            old.extend_from_slice(&e.script.0);
+            old.extend_from_slice(&e.outpoint.txid.0);
+            put_varint(&mut old, e.outpoint.vout as u64);
+            old.extend_from_slice(&funding.to_bytes());
+            put_varint(&mut old, e.value);
+            put_varint(&mut old, e.spender.0 - rec.first_txnum.0);
+        }
+        store.db().put_cf(store.cf(CF_UNDO), k, old).unwrap();
+    }
+    assert!(rewritten > 10, "only {rewritten} spends of earlier blocks");
+    for depth in [1, 3] {
+        b.reorg(&d, depth, depth + 1, 8).unwrap();
+        sync(&ix);
+        Model::from_daemon(&d).assert_matches(&query(&ix));
+    }
+}

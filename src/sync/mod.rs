@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use undo::UndoRecord;
+use undo::{Funding, UndoRecord};
 
 /// Indexer settings (from `Config`).
 #[derive(Debug, Clone)]
@@ -362,9 +362,7 @@ impl Indexer {
                 )
             })?;
         UndoRecord::for_block(&b, TxNum(txnums.start), |_, i| {
-            self.store
-                .txnum_of(&i.prev_txid, None)?
-                .with_context(|| format!("block {h}: funding tx of an input is not indexed"))
+            Ok(Funding::Txid(i.prev_txid))
         })
     }
 
@@ -396,12 +394,10 @@ impl Indexer {
                     for (h, hash) in job_rx {
                         let mut r = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash);
                         if let Ok(b) = &mut r {
-                            if !b.inputs_done {
-                                if let Err(e) = resolve::on_worker(&self.store, b) {
-                                    r = Err(e);
-                                }
-                            } else if h.0 >= undo_from {
-                                self.lookup_funding(b);
+                            if !b.inputs_done
+                                && let Err(e) = resolve::on_worker(&self.store, b)
+                            {
+                                r = Err(e);
                             }
                         }
                         if res_tx.send((h, r)).is_err() {
@@ -545,30 +541,9 @@ impl Indexer {
         Ok((blocks, txs))
     }
 
-    /// On a worker: the funding tx numbers of a block's inputs that committed `utxo` rows hold
-    /// (reads in parallel, so the writer rarely has to).
-    fn lookup_funding(&self, b: &mut PreparedBlock) {
-        let found: Vec<Option<TxNum>> = b
-            .ins
-            .iter()
-            .map(|i| {
-                let op = OutPointKey {
-                    txid: TxidPrefix::from_bytes(&i.prev_txid),
-                    vout: i.prev_vout,
-                };
-                self.store
-                    .utxo(&i.script, &op, None)
-                    .ok()
-                    .flatten()
-                    .map(|(n, _)| n)
-            })
-            .collect();
-        b.funding = found;
-    }
-
     /// The undo record of a block being indexed. Funding tx numbers come from the batch being
-    /// filled, the batches being committed, the workers' lookups, and only then from reading
-    /// `utxo` (committed since the worker looked) or `txnums`.
+    /// filled, the batches being committed and the workers' resolution (raw block source);
+    /// any other funding transaction is recorded by txid, never read from the store here.
     fn make_undo(
         &self,
         batch: &FlushBatch,
@@ -583,23 +558,15 @@ impl Indexer {
             };
             let key = (i.script, op);
             if let Some((n, _)) = batch.pending_utxo(&i.script, &op) {
-                return Ok(n);
+                return Ok(Funding::Num(n));
             }
             if let Some((n, _)) = in_flight.iter().rev().find_map(|m| m.utxos.get(&key)) {
-                return Ok(*n);
+                return Ok(Funding::Num(*n));
             }
             if let Some(Some(n)) = b.funding.get(index) {
-                return Ok(*n);
+                return Ok(Funding::Num(*n));
             }
-            if let Some((n, _)) = self.store.utxo(&i.script, &op, None)? {
-                return Ok(n);
-            }
-            self.store.txnum_of(&i.prev_txid, None)?.with_context(|| {
-                format!(
-                    "block {}: an input spends a tx that is not indexed",
-                    b.height
-                )
-            })
+            Ok(Funding::Txid(i.prev_txid))
         })
     }
 

@@ -1,12 +1,17 @@
 //! Undo records: what it takes to remove one block from the index exactly.
 //!
 //! A record lists the scripts the block paid to and, for every input, the output it spent
-//! (script, outpoint, funding tx number, value) and the spending tx number. From that follow the
-//! scripts whose history the block extended (truncated on undo), the outputs to delete and to put
-//! back (those funded before the block), and the spends to forget. It is derived from the block
-//! and its spent outputs alone (plus the funding tx number of each spent output), so the same
-//! code makes it while indexing (stored for the last `REORG_LIMIT` blocks) and when a deeper
-//! reorg refetches a stale block from bitcoind. An index that keeps `outpoints` (the raw block
+//! (script, outpoint, funding transaction, value) and the spending tx number. From that follow
+//! the scripts whose history the block extended (truncated on undo), the outputs to delete and to
+//! put back (those funded before the block), and the spends to forget. It is derived from the
+//! block and its spent outputs alone, so the same code makes it while indexing (stored for the
+//! last `REORG_LIMIT` blocks) and when a deeper reorg refetches a stale block from bitcoind.
+//!
+//! The funding transaction is kept as its tx number when the indexer has it in memory, else as
+//! its txid ([`Funding`]): looking tx numbers up while indexing cost a random read per input of
+//! every block in the undo window (a third of the sync speed with regtest's and the testnets'
+//! window of 8000 blocks); an undo, rare, looks them up instead. Records of version 3 (tx
+//! numbers only) are still read. An index that keeps `outpoints` (the raw block
 //! source) gets those rows removed and put back with the `utxo` rows.
 
 use super::prepare::{PreparedBlock, PreparedIn};
@@ -16,16 +21,25 @@ use crate::store::{
 };
 use crate::types::{Height, ScriptKey, TxNum, TxidPrefix};
 use anyhow::{Context, Result};
+use bitcoin::hashes::Hash;
 use rocksdb::WriteBatch;
 use std::collections::HashMap;
+
+/// The transaction that funded a spent output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Funding {
+    /// Its tx number (inside this block when >= `first_txnum`).
+    Num(TxNum),
+    /// Its txid, for an output funded before this block; its tx number is looked up on undo.
+    Txid([u8; 32]),
+}
 
 /// One input of the block: the output it spent and who spent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpentEntry {
     pub script: ScriptKey,
     pub outpoint: OutPointKey,
-    /// Tx number of the funding transaction (inside this block when >= `first_txnum`).
-    pub funding: TxNum,
+    pub funding: Funding,
     pub value: u64,
     pub spender: TxNum,
 }
@@ -41,16 +55,18 @@ pub struct UndoRecord {
     pub spent: Vec<SpentEntry>,
 }
 
-const RECORD_VERSION: u8 = 3;
+const RECORD_VERSION: u8 = 4;
+/// Records with tx numbers only, written before [`Funding::Txid`]; still read.
+const RECORD_VERSION_TXNUMS: u8 = 3;
 
 impl UndoRecord {
-    /// Builds the record of `b`, whose first tx number is `first`; `funding` gives the tx number
-    /// of the transaction an input spends, given the input's index in `b.ins` (called only for
-    /// outputs funded before this block).
+    /// Builds the record of `b`, whose first tx number is `first`; `funding` gives the
+    /// transaction an input spends, given the input's index in `b.ins` (called only for outputs
+    /// funded before this block).
     pub fn for_block(
         b: &PreparedBlock,
         first: TxNum,
-        mut funding: impl FnMut(usize, &PreparedIn) -> Result<TxNum>,
+        mut funding: impl FnMut(usize, &PreparedIn) -> Result<Funding>,
     ) -> Result<UndoRecord> {
         let in_block: HashMap<[u8; 32], TxNum> = b
             .txs
@@ -75,7 +91,7 @@ impl UndoRecord {
                     vout: i.prev_vout,
                 };
                 let funding = match in_block.get(&i.prev_txid) {
-                    Some(n) => *n,
+                    Some(n) => Funding::Num(*n),
                     None => funding(index, i)?,
                 };
                 rec.spent.push(SpentEntry {
@@ -105,7 +121,17 @@ impl UndoRecord {
         for e in &self.spent {
             v.extend_from_slice(&e.script.0);
             put_outpoint(&mut v, &e.outpoint);
-            v.extend_from_slice(&e.funding.to_bytes());
+            match &e.funding {
+                Funding::Num(n) => {
+                    v.push(0);
+                    v.extend_from_slice(&n.to_bytes());
+                }
+                // The first bytes are the outpoint's prefix already.
+                Funding::Txid(t) => {
+                    v.push(1);
+                    v.extend_from_slice(&t[TxidPrefix::LEN..]);
+                }
+            }
             put_varint(&mut v, e.value);
             // The spender is in this block: store its position.
             put_varint(&mut v, e.spender.0.saturating_sub(self.first_txnum.0));
@@ -115,7 +141,8 @@ impl UndoRecord {
 
     pub fn decode(mut d: &[u8]) -> Option<UndoRecord> {
         let d = &mut d;
-        if take(d, 1)?[0] != RECORD_VERSION {
+        let version = take(d, 1)?[0];
+        if version != RECORD_VERSION && version != RECORD_VERSION_TXNUMS {
             return None;
         }
         let first_txnum = TxNum::from_bytes(take(d, 5)?)?;
@@ -130,7 +157,21 @@ impl UndoRecord {
         }
         for _ in 0..count(d, 27)? {
             let (script, outpoint) = (script(d)?, outpoint(d)?);
-            let funding = TxNum::from_bytes(take(d, 5)?)?;
+            let tag = if version == RECORD_VERSION_TXNUMS {
+                0
+            } else {
+                take(d, 1)?[0]
+            };
+            let funding = match tag {
+                0 => Funding::Num(TxNum::from_bytes(take(d, 5)?)?),
+                1 => {
+                    let mut t = [0u8; 32];
+                    t[..TxidPrefix::LEN].copy_from_slice(&outpoint.txid.0);
+                    t[TxidPrefix::LEN..].copy_from_slice(take(d, 32 - TxidPrefix::LEN)?);
+                    Funding::Txid(t)
+                }
+                _ => return None,
+            };
             let value = get_varint(d)?;
             let spender = TxNum(first_txnum.0.checked_add(get_varint(d)?)?);
             rec.spent.push(SpentEntry {
@@ -177,8 +218,20 @@ impl UndoRecord {
         let mut v = Vec::new();
         for e in &self.spent {
             batch.delete_cf(store.cf(CF_SPENDS), keys::spend_key(&e.outpoint, e.spender));
-            if e.funding < self.first_txnum {
-                let val = keys::utxo_value(e.funding, e.value);
+            let (funding, txid) = match e.funding {
+                Funding::Num(n) => (n, None),
+                Funding::Txid(t) => {
+                    let n = store.txnum_of(&t, None)?.with_context(|| {
+                        format!(
+                            "index corrupt: the funding tx {} of a spent output is not indexed",
+                            bitcoin::Txid::from_byte_array(t)
+                        )
+                    })?;
+                    (n, Some(t))
+                }
+            };
+            if funding < self.first_txnum {
+                let val = keys::utxo_value(funding, e.value);
                 batch.put_cf(
                     store.cf(CF_UTXO),
                     keys::utxo_key(&e.script, &e.outpoint),
@@ -186,12 +239,15 @@ impl UndoRecord {
                 );
                 if outpoints {
                     // The row's check bytes come from the funding tx's full txid.
-                    let txid = store.txid_at(e.funding, None)?.with_context(|| {
-                        format!("index corrupt: no txid for tx number {}", e.funding.0)
-                    })?;
+                    let txid = match txid {
+                        Some(t) => t,
+                        None => store.txid_at(funding, None)?.with_context(|| {
+                            format!("index corrupt: no txid for tx number {}", funding.0)
+                        })?,
+                    };
                     let info = OutputInfo {
                         script: e.script,
-                        funding: e.funding,
+                        funding,
                         value: e.value,
                     };
                     keys::outpoint_key_into(&mut k, &e.outpoint);
@@ -322,14 +378,19 @@ mod tests {
                 SpentEntry {
                     script: s,
                     outpoint: o,
-                    funding: TxNum(12),
+                    funding: Funding::Num(TxNum(12)),
                     value: 5_000_000_000,
                     spender: TxNum(78),
                 },
                 SpentEntry {
                     script: s,
                     outpoint: o,
-                    funding: TxNum(78),
+                    // A txid starts with its outpoint's prefix.
+                    funding: Funding::Txid({
+                        let mut t = [9; 32];
+                        t[..8].copy_from_slice(&o.txid.0);
+                        t
+                    }),
                     value: 1,
                     spender: TxNum(79),
                 },
@@ -343,5 +404,46 @@ mod tests {
         let mut bad = enc.clone();
         bad[0] = 99;
         assert_eq!(UndoRecord::decode(&bad), None);
+    }
+
+    /// A version-3 record (tx numbers only, as every index made before version 4 holds in its
+    /// undo window) still decodes: an upgraded Ferrum can undo blocks the old one indexed.
+    #[test]
+    fn version_3_records_still_decode() {
+        let s = ScriptKey([5; 11]);
+        let o = OutPointKey {
+            txid: TxidPrefix([6; 8]),
+            vout: 300,
+        };
+        // The v3 layout, written out: version, first tx number, tx count, created scripts,
+        // spent entries (script, outpoint, 5-byte funding tx number, value, spender offset).
+        let mut v = vec![3u8];
+        v.extend_from_slice(&TxNum(77).to_bytes());
+        put_varint(&mut v, 2);
+        put_varint(&mut v, 1);
+        v.extend_from_slice(&s.0);
+        put_varint(&mut v, 1);
+        v.extend_from_slice(&s.0);
+        put_outpoint(&mut v, &o);
+        v.extend_from_slice(&TxNum(12).to_bytes());
+        put_varint(&mut v, 5_000);
+        put_varint(&mut v, 1);
+        let rec = UndoRecord::decode(&v).unwrap();
+        assert_eq!(rec.first_txnum, TxNum(77));
+        assert_eq!(rec.created, vec![s]);
+        assert_eq!(
+            rec.spent,
+            vec![SpentEntry {
+                script: s,
+                outpoint: o,
+                funding: Funding::Num(TxNum(12)),
+                value: 5_000,
+                spender: TxNum(78),
+            }]
+        );
+        // Re-encoded, it is a version-4 record with the same content.
+        let again = rec.encode();
+        assert_eq!(again[0], RECORD_VERSION);
+        assert_eq!(UndoRecord::decode(&again), Some(rec));
     }
 }
