@@ -393,12 +393,11 @@ impl Indexer {
                 scope.spawn(move || {
                     for (h, hash) in job_rx {
                         let mut r = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash);
-                        if let Ok(b) = &mut r {
-                            if !b.inputs_done
-                                && let Err(e) = resolve::on_worker(&self.store, b)
-                            {
-                                r = Err(e);
-                            }
+                        if let Ok(b) = &mut r
+                            && !b.inputs_done
+                            && let Err(e) = resolve::on_worker(&self.store, b)
+                        {
+                            r = Err(e);
                         }
                         if res_tx.send((h, r)).is_err() {
                             break;
