@@ -129,7 +129,8 @@ fn undo_records_of_the_previous_format_still_undo_exactly() {
     }
     let store = ix.store();
     let mut rewritten = 0;
-    let rows: Vec<(Box<[u8]>, Box<[u8]>)> = store
+    type Row = (Box<[u8]>, Box<[u8]>);
+    let rows: Vec<Row> = store
         .db()
         .iterator_cf(store.cf(CF_UNDO), rocksdb::IteratorMode::Start)
         .map(|r| r.unwrap())
