@@ -170,14 +170,8 @@ impl View<'_> {
 
     /// A script's confirmed balance in satoshis.
     pub fn balance(&self, s: &ScriptKey) -> Result<u64> {
-        let end = self.tip().tx_count();
-        Ok(self
-            .store
-            .utxos(s, self.snap())?
-            .iter()
-            .filter(|(_, n, _)| n.0 < end)
-            .map(|(_, _, v)| v)
-            .sum())
+        let end = TxNum(self.tip().tx_count());
+        self.store.utxo_balance(s, end, self.snap())
     }
 
     /// Tx number of a confirmed txid.

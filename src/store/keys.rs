@@ -143,9 +143,15 @@ pub fn decode_utxo(key: &[u8], value: &[u8]) -> Option<(OutPointKey, TxNum, u64)
     let txid = TxidPrefix(rest.get(..TxidPrefix::LEN)?.try_into().ok()?);
     let mut vout_bytes = rest.get(TxidPrefix::LEN..)?;
     let vout = u32::try_from(get_varint(&mut vout_bytes)?).ok()?;
+    let (n, value) = decode_utxo_value(value)?;
+    Some((OutPointKey { txid, vout }, n, value))
+}
+
+/// The funding tx number and value of a `utxo` row's value.
+pub fn decode_utxo_value(value: &[u8]) -> Option<(TxNum, u64)> {
     let n = TxNum::from_bytes(value)?;
     let mut val = value.get(TxNum::LEN..)?;
-    Some((OutPointKey { txid, vout }, n, get_varint(&mut val)?))
+    Some((n, get_varint(&mut val)?))
 }
 
 /// Bytes of the funding txid that start a `spends` key. With the [`SPEND_CHECK`] bytes in the

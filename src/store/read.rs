@@ -186,6 +186,26 @@ impl Store {
         Ok(out)
     }
 
+    /// The sum of a script's unspent outputs funded below tx number `end`: the scan of
+    /// [`Store::utxos`] without decoding outpoints or collecting rows (a busy script has
+    /// hundreds of thousands).
+    pub fn utxo_balance(&self, s: &ScriptKey, end: TxNum, snap: Option<&Snapshot>) -> Result<u64> {
+        let mut sum = 0u64;
+        let mut it = self
+            .db
+            .raw_iterator_cf_opt(self.cf(CF_UTXO), prefix_opts(snap, &s.0));
+        it.seek(s.0);
+        while let Some(v) = it.value() {
+            let (n, value) = keys::decode_utxo_value(v).context("corrupt utxo row")?;
+            if n < end {
+                sum = sum.saturating_add(value);
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(sum)
+    }
+
     /// The funding tx number and value of one unspent output.
     pub fn utxo(
         &self,
