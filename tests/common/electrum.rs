@@ -34,8 +34,14 @@ impl Electrum {
         let regtest = dir.path().join("data/regtest");
         std::fs::create_dir_all(&regtest).unwrap();
         // Offline and quiet: no exchange rates, no update checks, no gossip; logs to a file
-        // that is printed if the test fails.
+        // that is printed if the test fails. The config is final as written: at its current
+        // version (nothing to upgrade) and with the RPC credentials set. Otherwise the daemon
+        // and a command started at the same moment each upgrade it, invent a password and save
+        // it, and a later command reads the other one's password: "Error: Forbidden".
         let config = json!({
+            "config_version": 3,
+            "rpcuser": "ferrum-test",
+            "rpcpassword": "ferrum-test-password",
             "auto_connect": false,
             "oneserver": oneserver,
             "server": format!("127.0.0.1:{port}:t"),
