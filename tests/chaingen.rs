@@ -313,3 +313,60 @@ fn bitcoind_lifecycle_kill_restart_stop_and_reuse() {
     assert!(dir.exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The mempool benchmark's plan (`ferrum-chaingen --mempool-plan`): bitcoind's mempool accepts
+/// every tx of the initial mempool in file order (standardness, fees, chains of unconfirmed
+/// parents), then the churn: new txs and replacements, each replacement evicting the tx it
+/// names.
+#[test]
+fn mempool_plan_is_accepted_by_bitcoind_with_its_replacements() {
+    use ferrum::chaingen::mempool::{PlanOptions, make_plan};
+    let d = Bitcoind::start().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let opts = PlanOptions {
+        txs: 400,
+        churn: 150,
+        rbf_share: 0.3,
+        ..PlanOptions::default()
+    };
+    let stats = make_plan(&d, &opts, out.path(), |_| {}).unwrap();
+    assert_eq!(stats.initial, 400);
+    assert!(stats.chained > 40, "{stats:?}");
+    assert!(stats.churn_rbf > 10, "{stats:?}");
+    let read = |name: &str| -> Vec<Value> {
+        std::fs::read_to_string(out.path().join(name))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let submit = |tx: &Value| {
+        let txid = d.rpc("sendrawtransaction", json!([tx["hex"]])).unwrap();
+        assert_eq!(txid, tx["txid"]);
+    };
+    let initial = read("initial.jsonl");
+    assert_eq!(initial.len(), 400);
+    initial.iter().for_each(submit);
+    let mempool = |d: &Bitcoind| -> HashSet<String> {
+        d.rpc("getrawmempool", json!([]))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(mempool(&d).len(), 400);
+    let churn = read("churn.jsonl");
+    assert_eq!(churn.len(), 150);
+    let mut replaced = 0;
+    for tx in &churn {
+        submit(tx);
+        if let Some(old) = tx["replaces"].as_str() {
+            assert!(!mempool(&d).contains(old), "{old} still in the mempool");
+            replaced += 1;
+        }
+    }
+    assert_eq!(replaced, stats.churn_rbf);
+    assert_eq!(mempool(&d).len(), 400 + stats.churn_new);
+}

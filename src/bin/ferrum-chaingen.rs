@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use ferrum::chaingen::bench::{BenchProgress, BlockTimes, generate};
 use ferrum::chaingen::block::submit_block;
+use ferrum::chaingen::mempool::{PlanOptions, make_plan};
 use ferrum::chaingen::shape::{Shape, parse_range, parse_weights};
 use ferrum::chaingen::spool::{SpoolReader, SpoolWriter, spool_tip, submit_headers};
 use ferrum::chaingen::{Bitcoind, ChainTip};
@@ -90,6 +91,26 @@ struct Args {
     /// Extra bitcoind argument (repeatable), e.g. `--bitcoind-arg=-par=2`.
     #[arg(long = "bitcoind-arg", allow_hyphen_values = true)]
     bitcoind_args: Vec<String>,
+    /// Instead of a chain: mine funding blocks and write a mempool's worth of unmined
+    /// transactions and their churn into this directory, for `scripts/bench-mempool`
+    /// (see `ferrum::chaingen::mempool`).
+    #[arg(long)]
+    mempool_plan: Option<PathBuf>,
+    /// With --mempool-plan: transactions of the initial mempool.
+    #[arg(long, default_value_t = 300_000)]
+    mempool_txs: usize,
+    /// With --mempool-plan: transactions arriving afterwards (new ones and replacements).
+    #[arg(long, default_value_t = 40_000)]
+    churn_txs: usize,
+    /// With --mempool-plan: share of txs spending an unconfirmed output of an earlier one.
+    #[arg(long, default_value_t = 0.3)]
+    chain_share: f64,
+    /// With --mempool-plan: most txs in one cluster of unconfirmed parents and children.
+    #[arg(long, default_value_t = 8)]
+    max_cluster: u32,
+    /// With --mempool-plan: share of the churn replacing (RBF) a tx of the initial mempool.
+    #[arg(long, default_value_t = 0.1)]
+    rbf_share: f64,
 }
 
 fn shape_of(args: &Args) -> Result<Shape> {
@@ -173,6 +194,28 @@ fn main() -> Result<()> {
     ));
     let refs: Vec<&str> = bitcoind_args.iter().map(String::as_str).collect();
     let d = Bitcoind::start_in(&args.datadir, &refs).context("starting bitcoind")?;
+    if let Some(out) = &args.mempool_plan {
+        ensure!(args.spool.is_none(), "--mempool-plan does not take --spool");
+        let opts = PlanOptions {
+            txs: args.mempool_txs,
+            churn: args.churn_txs,
+            chain_share: args.chain_share,
+            max_cluster: args.max_cluster,
+            rbf_share: args.rbf_share,
+            seed: args.seed,
+        };
+        let started = Instant::now();
+        let result = make_plan(&d, &opts, out, |msg| log(msg));
+        log("stopping bitcoind");
+        d.stop().context("stopping bitcoind")?;
+        let stats = result?;
+        log(format_args!(
+            "mempool plan in {} ({:.0} s): {stats:?}",
+            out.display(),
+            started.elapsed().as_secs_f64()
+        ));
+        return Ok(());
+    }
     let (tip_hash, height) = d.tip()?;
     let Some(spool) = &args.spool else {
         log(format_args!(

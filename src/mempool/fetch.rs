@@ -25,6 +25,42 @@ use tracing::{debug, warn};
 /// Items per JSON-RPC batch, so that replies of a big initial load stay small.
 pub const BATCH: usize = 500;
 
+/// Connections a large fetch (the initial load of a full mempool) uses at once: bitcoind
+/// serves each batch on one RPC thread, and parsing the replies is ours, so one connection at
+/// a time leaves cores idle on both sides.
+pub const FETCHERS: usize = 4;
+
+/// `fetch` over `items` in up to [`FETCHERS`] parts at once (one part below four batches),
+/// results concatenated in order.
+fn in_parallel<I: Sync, O: Send>(
+    items: &[I],
+    fetch: impl Fn(&[I]) -> Result<Vec<O>> + Sync,
+) -> Result<Vec<O>> {
+    let parts = (items.len() / (4 * BATCH)).clamp(1, FETCHERS);
+    if parts == 1 {
+        return fetch(items);
+    }
+    let size = items.len().div_ceil(parts);
+    let results: Vec<Result<Vec<O>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|part| s.spawn(|| fetch(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a mempool fetch thread panicked")))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
 /// `getrawmempool`: the daemon's mempool txids.
 pub fn mempool_txids(daemon: &Daemon) -> Result<Vec<Txid>> {
     let reply = daemon
@@ -43,8 +79,13 @@ pub fn mempool_txids(daemon: &Daemon) -> Result<Vec<Txid>> {
 }
 
 /// The new transactions, parsed; txs the daemon no longer has (mined or evicted since
-/// `getrawmempool`) are left out, as are undecodable ones (logged).
+/// `getrawmempool`) are left out, as are undecodable ones (logged). Large fetches use several
+/// connections at once.
 pub fn transactions(daemon: &Daemon, txids: &[Txid]) -> Result<Vec<NewTx>> {
+    in_parallel(txids, |part| transactions_serial(daemon, part))
+}
+
+fn transactions_serial(daemon: &Daemon, txids: &[Txid]) -> Result<Vec<NewTx>> {
     let mut txs = Vec::with_capacity(txids.len());
     for chunk in txids.chunks(BATCH) {
         let params = chunk
@@ -112,8 +153,18 @@ fn parse_tx(coin: &dyn Coin, txid: &Txid, v: &Value) -> Result<NewTx> {
 }
 
 /// Script and value of each of `prevouts` that is in the daemon's confirmed UTXO set; spent or
-/// unknown ones are absent from the map (their txs wait for the next update).
+/// unknown ones are absent from the map (their txs wait for the next update). Large fetches use
+/// several connections at once.
 pub fn confirmed_outputs(daemon: &Daemon, prevouts: &[OutPoint]) -> Result<ConfirmedOutputs> {
+    let found = in_parallel(prevouts, |part| {
+        Ok(confirmed_outputs_serial(daemon, part)?
+            .into_iter()
+            .collect())
+    })?;
+    Ok(found.into_iter().collect())
+}
+
+fn confirmed_outputs_serial(daemon: &Daemon, prevouts: &[OutPoint]) -> Result<ConfirmedOutputs> {
     let mut found = HashMap::with_capacity(prevouts.len());
     for chunk in prevouts.chunks(BATCH) {
         let params = chunk
@@ -263,6 +314,31 @@ mod tests {
             prevouts: parents.iter().map(|&p| OutPoint::new(txid(p), 0)).collect(),
             outputs: vec![],
         }
+    }
+
+    #[test]
+    fn parallel_fetches_keep_order_and_fail_as_a_whole() {
+        let items: Vec<u32> = (0..(4 * BATCH as u32 * 3 + 17)).collect();
+        let threads = std::sync::Mutex::new(HashSet::new());
+        let doubled = in_parallel(&items, |part| {
+            threads
+                .lock()
+                .map_err(|_| anyhow!("poisoned"))?
+                .insert(std::thread::current().id());
+            Ok(part.iter().map(|x| x * 2).collect())
+        })
+        .expect("no part fails");
+        assert_eq!(doubled, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+        assert_eq!(threads.lock().expect("not poisoned").len(), 3);
+        let small = in_parallel(&items[..10], |part| Ok(part.to_vec())).expect("one part");
+        assert_eq!(small, items[..10].to_vec());
+        let failed = in_parallel(&items, |part| {
+            if part.contains(&5000) {
+                bail!("part with 5000 failed")
+            }
+            Ok(part.to_vec())
+        });
+        assert!(failed.is_err_and(|e| e.to_string().contains("5000")));
     }
 
     #[test]
