@@ -311,7 +311,8 @@ pub(crate) struct GlobalOpts {
     )]
     pub daemon_poll_interval_blocks: Option<String>,
 
-    /// How often to poll bitcoind's mempool, in milliseconds
+    /// How often to poll bitcoind's mempool, in milliseconds: an update starts every interval
+    /// (right after the previous one if that took longer)
     /// [env: DAEMON_POLL_INTERVAL_MEMPOOL] [default: 5000]
     #[arg(
         long,

@@ -89,6 +89,9 @@ impl TipChanges {
 
 /// Rounds in a row that the same block may fail to parse before the follow loop stops.
 const UNREADABLE_ROUNDS: u32 = 4;
+/// Shortest wait between two rounds of the follow loop, even when a round took longer than
+/// the poll interval (the daemon gets a moment to itself).
+const MIN_WAIT: Duration = Duration::from_millis(100);
 
 /// How far the pipeline may run ahead of the writer, in blocks per worker.
 const WINDOW_PER_WORKER: u32 = 8;
@@ -215,6 +218,7 @@ impl Indexer {
         let mut unreadable: (Option<BlockHash>, u32) = (None, 0);
         let mut compacting: Option<std::thread::JoinHandle<()>> = None;
         while !stop.load(Ordering::Relaxed) {
+            let round_started = std::time::Instant::now();
             let forced = self.forced_reorg.swap(0, Ordering::Relaxed);
             if let (true, Some(top)) = (forced > 0, self.store.tip().height()) {
                 tracing::warn!("forcing a reorg of {forced} block(s)");
@@ -270,16 +274,23 @@ impl Indexer {
             let tip = self.store.tip();
             on_tip(&tip);
             let Some(hash) = tip.tip_hash() else { continue };
+            // Rounds start at a fixed rate (one per interval, or right after the previous
+            // one when it took longer), so the time a round takes (listing a mempool of
+            // 300,000 txs takes seconds) does not stretch the interval between rounds and the
+            // delay of every notification.
+            let wait = self
+                .cfg
+                .poll_interval
+                .min(tick)
+                .saturating_sub(round_started.elapsed())
+                .max(MIN_WAIT);
             if let Some(zmq) = &zmq {
                 // An announcement or the poll interval, then look again: sync_to_tip acts on
                 // any change of the daemon's best hash.
-                zmq.wait(self.cfg.poll_interval.min(tick));
-            } else if let Err(e) = self
-                .daemon
-                .wait_for_new_block(&hash, self.cfg.poll_interval.min(tick))
-            {
+                zmq.wait(wait);
+            } else if let Err(e) = self.daemon.wait_for_new_block(&hash, wait) {
                 tracing::warn!("waiting for a new block failed: {e}");
-                std::thread::sleep(self.cfg.poll_interval.min(tick).min(Duration::from_secs(5)));
+                std::thread::sleep(wait.min(Duration::from_secs(5)));
             }
         }
         Ok(())
