@@ -560,3 +560,77 @@ fn fixture_mempool_matches_electrumx() {
         );
     }
 }
+
+/// The follow loop's fast path after a block that extends the tip: the block's txs leave the
+/// mempool by txid (the coinbase and txs never seen are skipped), their scripts and outpoints
+/// are reported touched, the rest stays; the next full update then agrees with the daemon,
+/// including a tx the block evicted without confirming it (a conflict), which only the full
+/// update can see.
+#[test]
+fn txs_a_block_confirms_leave_by_txid_and_the_next_update_catches_conflicts() {
+    let d = Bitcoind::start().unwrap();
+    let daemon = Daemon::connect(d.daemon_settings(), COIN).unwrap();
+    let m = Mempool::new();
+    let mut b = ChainBuilder::new(11);
+    b.mine_empty(&d, 110).unwrap();
+    let txs: Vec<Transaction> = (0..6).map(|_| b.random_tx().unwrap()).collect();
+    for tx in &txs {
+        send(&d, tx);
+    }
+    // A tx the block will conflict with: spends a coin the block's own tx spends too.
+    let coin = b
+        .utxos()
+        .iter()
+        .find(|u| u.height.is_some() && b.is_spendable(u))
+        .map(|u| u.outpoint)
+        .unwrap();
+    let loser_script = b.new_script(OutputType::P2wpkh);
+    let loser = b
+        .tx_spending(&[coin], &[(loser_script, Amount::from_sat(10_000))])
+        .unwrap();
+    send(&d, &loser);
+    assert_eq!(update(&m, &daemon).txids.len(), 7);
+    b.discard_pending();
+    let winner_script = b.new_script(OutputType::P2tr);
+    let winner = b
+        .tx_spending(&[coin], &[(winner_script, Amount::from_sat(20_000))])
+        .unwrap();
+    let mut in_block: Vec<Transaction> = txs[..3].to_vec();
+    in_block.push(winner.clone());
+    let block = b.mine_txs(&d, in_block).unwrap();
+
+    let block_txids: Vec<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
+    let touched = m.remove_confirmed(&block_txids);
+    let confirmed: HashSet<Txid> = txs[..3].iter().map(|t| t.compute_txid()).collect();
+    assert_eq!(touched.txids, confirmed);
+    for tx in &txs[..3] {
+        for out in &tx.output {
+            assert!(
+                touched
+                    .scripts
+                    .contains(&ScriptKey::from_script(out.script_pubkey.as_bytes()))
+            );
+        }
+        for input in &tx.input {
+            let p = input.previous_output;
+            assert!(touched.outpoints.contains(&(p.txid, p.vout)));
+        }
+    }
+    let all: Vec<Txid> = txs
+        .iter()
+        .chain([&loser])
+        .map(|t| t.compute_txid())
+        .collect();
+    let left = |m: &Mempool| -> HashSet<Txid> {
+        let view = m.read();
+        all.iter().filter(|t| view.contains(t)).copied().collect()
+    };
+    let expected: HashSet<Txid> = all[3..].iter().copied().collect();
+    assert_eq!(left(&m), expected, "only the confirmed txs left");
+    assert_eq!(m.read().len(), 4);
+
+    let t = update(&m, &daemon);
+    assert_eq!(t.txids, HashSet::from([loser.compute_txid()]));
+    assert_eq!(left(&m), daemon_txids(&d));
+    assert_eq!(m.read().len(), 3);
+}

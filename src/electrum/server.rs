@@ -295,6 +295,41 @@ impl listen::Sessions for SpawnSessions {
 /// the mempool and notifications.
 const MAX_DEFERRALS: u32 = 5;
 
+/// Most txs [`confirmed_txids`] reads; beyond (a catch-up after downtime) a full mempool
+/// update is cheaper than removing them one by one.
+const MAX_CONFIRMED_FAST: u64 = 100_000;
+
+/// The txids of the blocks `tip` added on top of `last`, when it only extends it (no reorg)
+/// by at most [`MAX_CONFIRMED_FAST`] txs; `None` otherwise (or if the index cannot say).
+fn confirmed_txids(
+    indexer: &crate::sync::Indexer,
+    last: &crate::store::TipState,
+    tip: &crate::store::TipState,
+) -> Option<Vec<bitcoin::Txid>> {
+    use bitcoin::hashes::Hash;
+    let (last_height, last_hash) = (last.height()?, last.tip_hash()?);
+    if tip.hash(last_height) != Some(last_hash) || tip.height()? == last_height {
+        return None;
+    }
+    let (from, to) = (last.tx_count(), tip.tx_count());
+    if to <= from || to - from > MAX_CONFIRMED_FAST {
+        return None;
+    }
+    let nums: Vec<crate::types::TxNum> = (from..to).map(crate::types::TxNum).collect();
+    match indexer.store().txids_at(&nums, None) {
+        Ok(txids) => Some(
+            txids
+                .into_iter()
+                .map(bitcoin::Txid::from_byte_array)
+                .collect(),
+        ),
+        Err(e) => {
+            tracing::warn!("reading the new blocks' txids: {e:#}; full mempool update instead");
+            None
+        }
+    }
+}
+
 /// Indexes and follows the tip; after every round updates the mempool and publishes.
 fn follow(
     indexer: &crate::sync::Indexer,
@@ -315,7 +350,19 @@ fn follow(
         let check = (deferrals < MAX_DEFERRALS)
             .then(|| tip.tip_hash())
             .flatten();
-        let touched = match shared.mempool.update(&shared.daemon, check.as_ref()) {
+        // Blocks that extend the tip: their txs leave the mempool by txid, and the tip is
+        // published now; the next round's full update (listing the daemon's mempool, seconds
+        // when it is large) catches up with conflicts and arrivals.
+        let confirmed = if first {
+            None
+        } else {
+            confirmed_txids(indexer, &last, &tip)
+        };
+        let update = match confirmed {
+            Some(txids) => Ok(Some(shared.mempool.remove_confirmed(&txids))),
+            None => shared.mempool.update(&shared.daemon, check.as_ref()),
+        };
+        let touched = match update {
             Ok(Some(t)) => t,
             // The follow loop indexes the daemon's new block at once (its best differs from
             // the tip), then comes back here.

@@ -42,6 +42,23 @@ pub const APPLY_CHUNK: usize = 1_000;
 /// ElectrumX caches `getmempoolinfo` for 60 s (`Daemon.getmempoolinfo`).
 pub const INFO_REFRESH: Duration = Duration::from_secs(60);
 
+/// New transactions in one update from which the allocator is asked to give freed memory
+/// back (see [`release_free_memory`]).
+const TRIM_AFTER: usize = 10_000;
+
+/// Hands the allocator's free pages back to the system. A large update (the initial load of
+/// a full mempool) parses its transactions on several fetch threads, each allocating from
+/// its own glibc arena; what they freed stays in those arenas, counted in RSS, unless trimmed:
+/// 1,156 bytes of RSS per mempool tx instead of ~900 with 300,000 txs (`scripts/bench-mempool`).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of glibc's heaps to the kernel; it takes the
+    // allocator's own locks and touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// What an update changed: the scripts paid to or spent from, the outpoints spent or created,
 /// and the txids of every added or removed transaction (ElectrumX's `touched_hashxs` and
 /// `touched_outpoints`, plus the txids).
@@ -243,6 +260,9 @@ impl Mempool {
             }
         }
 
+        if new.len() >= TRIM_AFTER {
+            release_free_memory();
+        }
         let first = !self.loaded.swap(true, Ordering::AcqRel);
         let added = new.len() - skipped;
         let msg = format!(
@@ -258,6 +278,33 @@ impl Mempool {
             debug!("{msg}");
         }
         Ok(Some(touched))
+    }
+
+    /// Removes the txs that newly indexed blocks confirmed (`txids`: every tx of those blocks;
+    /// ones not in the mempool are skipped) without asking the daemon, and returns what
+    /// changed. The follow loop calls it instead of [`Mempool::update`] right after indexing
+    /// blocks that extend the tip, so the new tip is published within milliseconds: a full
+    /// update lists the daemon's whole mempool first (seconds with 300,000 txs), and queries
+    /// wait for the publication meanwhile (a consistent answer pairs the index and mempool of
+    /// one tip). What the blocks evicted without confirming it (conflicts) and what arrived
+    /// meanwhile are left to the next update, a poll interval later at most.
+    pub fn remove_confirmed(&self, txids: &[Txid]) -> Touched {
+        let _serial = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        let started = Instant::now();
+        let mut touched = Touched::default();
+        for chunk in txids.chunks(APPLY_CHUNK) {
+            let mut state = self.write();
+            for txid in chunk {
+                state.remove(txid, &mut touched);
+            }
+        }
+        debug!(
+            "mempool: {} txs after {} confirmed ones left it, in {:.2?}",
+            self.read().len(),
+            touched.txids.len(),
+            started.elapsed()
+        );
+        touched
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
