@@ -18,13 +18,8 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
-use bitcoin::absolute::LockTime;
 use bitcoin::secp256k1::{All, Secp256k1};
-use bitcoin::transaction::Version;
-use bitcoin::{
-    Amount, Block, BlockHash, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid,
-    Witness,
-};
+use bitcoin::{Amount, Block, BlockHash, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -35,7 +30,7 @@ use super::block::{
     COINBASE_MATURITY, ChainTip, MAX_BLOCK_SIGOPS_COST, assemble_block, regtest_subsidy,
     submit_block, unix_now,
 };
-use super::wallet::{KeyChain, OutputType, Spend, op_return_script, sign_tx};
+use super::wallet::{KeyChain, OutputType, Spend, op_return_script, sign_tx, unsigned_tx};
 
 /// Smallest output value the builder creates by itself (change, random payments).
 const MIN_OUTPUT: u64 = 1_000;
@@ -421,20 +416,7 @@ impl ChainBuilder {
     /// Signs a transaction spending `utxos` (already taken out of the pool) and registers it
     /// as pending.
     fn finish_tx(&mut self, utxos: Vec<Utxo>, outputs: Vec<TxOut>) -> Result<Transaction> {
-        let mut tx = Transaction {
-            version: Version::TWO,
-            lock_time: LockTime::ZERO,
-            input: utxos
-                .iter()
-                .map(|u| TxIn {
-                    previous_output: u.outpoint,
-                    script_sig: ScriptBuf::new(),
-                    sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                    witness: Witness::new(),
-                })
-                .collect(),
-            output: outputs,
-        };
+        let mut tx = unsigned_tx(utxos.iter().map(|u| u.outpoint), outputs);
         let spent: Vec<TxOut> = utxos.iter().map(|u| u.txout.clone()).collect();
         let spends: Vec<Spend> = utxos.iter().map(|u| u.spend).collect();
         if let Err(e) = sign_tx(&self.secp, &self.keys, &mut tx, &spent, &spends) {

@@ -27,11 +27,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
-use bitcoin::absolute::LockTime;
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::secp256k1::{All, Secp256k1};
-use bitcoin::transaction::Version;
-use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use bitcoin::{Amount, OutPoint, ScriptBuf, Transaction, TxOut, Txid};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -42,7 +40,9 @@ use super::block::{
     COINBASE_MATURITY, ChainTip, assemble_block, regtest_subsidy, submit_block, unix_now,
 };
 use super::fastsign::{FixedNonce, KeyHint};
-use super::wallet::{KeyChain, OutputType, PublicKeys, Spend, op_return_script, sign_tx_with};
+use super::wallet::{
+    KeyChain, OutputType, PublicKeys, Spend, op_return_script, sign_tx_with, unsigned_tx,
+};
 
 /// What to make.
 #[derive(Debug, Clone)]
@@ -259,20 +259,7 @@ impl Maker<'_> {
                 script_pubkey: op_return_script(self.next_op_return),
             });
         }
-        let mut tx = Transaction {
-            version: Version::TWO,
-            lock_time: LockTime::ZERO,
-            input: inputs
-                .iter()
-                .map(|c| TxIn {
-                    previous_output: c.outpoint,
-                    script_sig: ScriptBuf::new(),
-                    sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                    witness: Witness::new(),
-                })
-                .collect(),
-            output: txouts,
-        };
+        let mut tx = unsigned_tx(inputs.iter().map(|c| c.outpoint), txouts);
         let spent: Vec<TxOut> = inputs.iter().map(|c| c.txout.clone()).collect();
         let spends: Vec<Spend> = inputs.iter().map(|c| c.spend).collect();
         let hints: Vec<KeyHint> = inputs.iter().map(|c| c.hint).collect();

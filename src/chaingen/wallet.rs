@@ -379,6 +379,28 @@ fn redeem_push(script: &ScriptBuf) -> ScriptBuf {
     Builder::new().push_slice(push).into_script()
 }
 
+/// An unsigned version-2 transaction spending `inputs` (replaceable, no lock time, empty
+/// scriptSigs and witnesses) to `outputs`: what [`sign_tx`] signs.
+pub fn unsigned_tx(
+    inputs: impl IntoIterator<Item = bitcoin::OutPoint>,
+    outputs: Vec<TxOut>,
+) -> Transaction {
+    Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: inputs
+            .into_iter()
+            .map(|previous_output| bitcoin::TxIn {
+                previous_output,
+                script_sig: ScriptBuf::new(),
+                sequence: bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: outputs,
+    }
+}
+
 /// Signs every input of `tx`. `spent[i]` is the output input `i` spends and `spends[i]` how to
 /// spend it; every input must be ours.
 pub fn sign_tx(
