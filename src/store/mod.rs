@@ -119,6 +119,15 @@ fn cf_options(cache: &Cache, point_lookups: bool) -> Options {
     o.set_max_write_buffer_number(4);
     o.set_target_file_size_base(64 << 20);
     o.set_level_compaction_dynamic_level_bytes(true);
+    // Every flush is atomic across the families, so each one adds a level-0 file to all of them,
+    // tiny ones (`meta`, `blocks`, `txnums`) included; with two cores the compactions of the big
+    // families keep theirs waiting, and RocksDB's default of 20 level-0 files stalled the whole
+    // database again and again in a 50M-tx sync (its log: "Stalling writes because we have 20
+    // level-0 files", in every family). Later triggers let level 0 absorb the catch-up's bursts:
+    // 372.9 s -> 316.1 s for that sync, CPU -11%, 17.5 -> 14.1 GB written, peak RSS 1,331 ->
+    // 1,188 MB. Reads meet more level-0 files only while a catch-up outpaces compaction.
+    o.set_level_zero_slowdown_writes_trigger(48);
+    o.set_level_zero_stop_writes_trigger(72);
     o
 }
 
