@@ -221,12 +221,7 @@ impl Mempool {
         // Removals first: a replacement must not be added while the tx it replaced still
         // holds its outpoints.
         let mut touched = Touched::default();
-        for chunk in removed.chunks(APPLY_CHUNK) {
-            let mut state = self.write();
-            for txid in chunk {
-                state.remove(txid, &mut touched);
-            }
-        }
+        self.remove_in_chunks(&removed, &mut touched);
         let mut skipped = 0usize;
         let mut fetched = fetched.into_iter().peekable();
         while fetched.peek().is_some() {
@@ -292,12 +287,7 @@ impl Mempool {
         let _serial = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
         let started = Instant::now();
         let mut touched = Touched::default();
-        for chunk in txids.chunks(APPLY_CHUNK) {
-            let mut state = self.write();
-            for txid in chunk {
-                state.remove(txid, &mut touched);
-            }
-        }
+        self.remove_in_chunks(txids, &mut touched);
         debug!(
             "mempool: {} txs after {} confirmed ones left it, in {:.2?}",
             self.read().len(),
@@ -305,6 +295,17 @@ impl Mempool {
             started.elapsed()
         );
         touched
+    }
+
+    /// Removes `txids` (absent ones skipped), [`APPLY_CHUNK`] per write lock so that readers
+    /// get in between.
+    fn remove_in_chunks(&self, txids: &[Txid], touched: &mut Touched) {
+        for chunk in txids.chunks(APPLY_CHUNK) {
+            let mut state = self.write();
+            for txid in chunk {
+                state.remove(txid, touched);
+            }
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
