@@ -1,7 +1,8 @@
 //! Notifications at protocol 1.7: scriptpubkey statuses and outpoint statuses follow a spend
 //! into the mempool, a child of an unconfirmed parent (height -1), and the block that confirms
 //! the parent — whose notification already carries the mempool update that follows it (the
-//! child moves from -1 to 0 in the same status), never an intermediate state.
+//! child moves from -1 to 0 in the same status), never an intermediate state; a script only the
+//! child touches is notified too, though the block does not touch it.
 
 mod common;
 
@@ -89,10 +90,15 @@ fn scriptpubkey_and_outpoint_notifications_follow_mempool_and_blocks() {
     );
 
     // A child of the unconfirmed spend pays s again: height -1, after the height-0 entry.
+    let u = b.new_script(OutputType::P2wpkh);
+    let u_spk = ferrum::types::bytes_to_hex(u.as_bytes());
     let q = b
         .tx_spending(
             &[OutPoint::new(p_id, 0)],
-            &[(s.clone(), Amount::from_sat(30_000))],
+            &[
+                (s.clone(), Amount::from_sat(30_000)),
+                (u.clone(), Amount::from_sat(5_000)),
+            ],
         )
         .unwrap();
     let q_id = q.compute_txid();
@@ -110,6 +116,11 @@ fn scriptpubkey_and_outpoint_notifications_follow_mempool_and_blocks() {
         .map(|e| &e["height"])
         .collect();
     assert_eq!(heights, [&json!(0), &json!(-1)], "{r}");
+    // A script only the child touches: the block below does not touch it, yet the child's
+    // height changes there.
+    let mut c2 = Client::negotiated(server.port(), "1.7");
+    let r = c2.request("blockchain.scriptpubkey.subscribe", json!([u_spk]));
+    assert_eq!(r["result"], status(&[(q_id, -1)]), "{r}");
 
     // A block confirms p only: the first status notified after it is already the final one
     // (p at 103, q now at height 0), and the outpoint's spender is at 103.
@@ -120,6 +131,11 @@ fn scriptpubkey_and_outpoint_notifications_follow_mempool_and_blocks() {
         seen,
         vec![final_status],
         "an intermediate status was notified"
+    );
+    wait_for(
+        &mut c2,
+        "blockchain.scriptpubkey.subscribe",
+        &json!([u_spk, status(&[(q_id, 0)])]),
     );
     wait_for(
         &mut c,

@@ -29,7 +29,6 @@ pub enum Effect {
         /// What the client named it by: scripthash hex (scripthash.*) or script hex (1.7).
         name: String,
         status: Option<[u8; 32]>,
-        mempool: bool,
     },
     Outpoint {
         txid: Txid,
@@ -84,15 +83,9 @@ pub fn try_fast(shared: &Shared, m: &Method, args: &[Option<Value>]) -> Option<(
     if m.name.ends_with("subscribe") {
         let status = h.status();
         let name = param.as_str().unwrap_or_default().to_string();
-        let mempool = !h.mempool.is_empty();
         return Some((
             Ok(Answer::Json(scripts::status_hex(status))),
-            Effect::Script {
-                key,
-                name,
-                status,
-                mempool,
-            },
+            Effect::Script { key, name, status },
         ));
     }
     Some((Ok(history_json(&h, by_spk)), Effect::None))
@@ -251,12 +244,7 @@ fn script_method(shared: &Shared, name: &str, param: &Value) -> (RpcResult, Effe
                     let name = param.as_str().unwrap_or_default().to_string();
                     (
                         Ok(scripts::status_hex(status)),
-                        Effect::Script {
-                            key,
-                            name,
-                            status,
-                            mempool: !h.mempool.is_empty(),
-                        },
+                        Effect::Script { key, name, status },
                     )
                 }
             };

@@ -28,8 +28,6 @@ use tokio::task::JoinSet;
 struct ScriptSub {
     name: String,
     status: Option<[u8; 32]>,
-    /// The status involved mempool entries (re-checked on every block, as ElectrumX does).
-    mempool: bool,
 }
 
 #[derive(Default)]
@@ -416,20 +414,8 @@ impl Session {
                     ..Default::default()
                 }
             }
-            Effect::Script {
-                key,
-                name,
-                status,
-                mempool,
-            } => {
-                self.subs.scripts.insert(
-                    key,
-                    ScriptSub {
-                        name,
-                        status,
-                        mempool,
-                    },
-                );
+            Effect::Script { key, name, status } => {
+                self.subs.scripts.insert(key, ScriptSub { name, status });
                 Event {
                     scripts: [key].into(),
                     ..Default::default()
@@ -539,11 +525,9 @@ impl Session {
         let scripts: Vec<ScriptKey> = self
             .subs
             .scripts
-            .iter()
-            .filter(|(k, sub)| {
-                ev.all_scripts || ev.scripts.contains(*k) || (ev.tip_changed && sub.mempool)
-            })
-            .map(|(k, _)| *k)
+            .keys()
+            .filter(|k| ev.all_scripts || ev.scripts.contains(*k))
+            .copied()
             .collect();
         let outpoints: Vec<(Txid, u32)> = self
             .subs
@@ -564,12 +548,7 @@ impl Session {
             });
             let scripts: Vec<_> = scripts
                 .into_iter()
-                .map(|k| {
-                    (
-                        k,
-                        scripts::history(&shared, &k).map(|h| (h.status(), !h.mempool.is_empty())),
-                    )
-                })
+                .map(|k| (k, scripts::history(&shared, &k).map(|h| h.status())))
                 .collect();
             let outpoints: Vec<_> = outpoints
                 .into_iter()
@@ -600,11 +579,10 @@ impl Session {
         };
         for (key, r) in scripts {
             match r {
-                Ok((status, mempool)) => {
+                Ok(status) => {
                     let Some(sub) = self.subs.scripts.get_mut(&key) else {
                         continue;
                     };
-                    sub.mempool = mempool;
                     if sub.status != status {
                         sub.status = status;
                         let msg = rpc::notification(

@@ -123,6 +123,7 @@ impl State {
             self.by_script.insert((script, tx.txid));
         }
         self.touch(tx.txid, &entry, touched);
+        self.touch_children(tx.txid, entry.outputs.len(), touched);
         for prevout in entry.prevouts.iter() {
             self.spenders.insert(*prevout, tx.txid);
         }
@@ -148,6 +149,22 @@ impl State {
         }
         self.arrivals.remove(&entry.seq);
         self.touch(*txid, &entry, touched);
+        self.touch_children(*txid, entry.outputs.len(), touched);
+    }
+
+    /// The scripts of the mempool txs spending an output of `txid`, which was just added or
+    /// removed: whether they have an unconfirmed parent (height -1 or 0 in their scripts'
+    /// statuses) may have changed with it. A block that confirms a parent touches only the
+    /// parent's scripts, so without this a child's scripts would need re-checking on every
+    /// block (as ElectrumX does for every script with mempool entries).
+    fn touch_children(&self, txid: Txid, outputs: usize, touched: &mut Touched) {
+        for vout in 0..outputs as u32 {
+            if let Some(child) = self.spenders.get(&OutPoint::new(txid, vout))
+                && let Some(tx) = self.txs.get(child)
+            {
+                touched.scripts.extend(tx.scripts());
+            }
+        }
     }
 
     /// What ElectrumX reports as touched by an added or removed tx.
@@ -398,6 +415,27 @@ mod tests {
         assert!(t.outpoints.contains(&(txid(200), 0)) && t.outpoints.contains(&(txid(1), 1)));
         // The child still spends A:0, which is now a confirmed output.
         assert_eq!(s.spender(&txid(1), 0), Some(txid(2)));
+        // Only the child's scripts say that its height changed: the block touched A's.
+        assert!(t.scripts.contains(&key(5)), "{:?}", t.scripts);
+        assert!(!t.scripts.contains(&key(6)), "an unrelated tx was touched");
+    }
+
+    #[test]
+    fn parent_coming_back_makes_the_child_height_minus_one() {
+        // A reorg returns A to the mempool while its child B stayed: B is at -1 again.
+        let (mut s, _) = sample();
+        s.remove(&txid(1), &mut Touched::default());
+        let a = new_tx(
+            txid(1),
+            vec![op(txid(200), 0)],
+            vec![(key(1), 6_000), (key(4), 3_000)],
+        );
+        let confirmed: ConfirmedOutputs = [(op(txid(200), 0), (key(9), 10_000))].into();
+        let mut t = Touched::default();
+        assert!(s.add(a, &confirmed, &mut t));
+        assert_eq!(s.history(&key(5))[0].height, -1);
+        assert!(t.scripts.contains(&key(5)), "{:?}", t.scripts);
+        assert!(!t.scripts.contains(&key(6)), "an unrelated tx was touched");
     }
 
     #[test]
