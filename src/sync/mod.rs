@@ -13,6 +13,7 @@ mod fetch;
 pub mod prepare;
 mod progress;
 mod resolve;
+mod schedule;
 pub mod undo;
 
 use crate::chain::Coin;
@@ -89,9 +90,6 @@ impl TipChanges {
 
 /// Rounds in a row that the same block may fail to parse before the follow loop stops.
 const UNREADABLE_ROUNDS: u32 = 4;
-/// Shortest wait between two rounds of the follow loop, even when a round took longer than
-/// the poll interval (the daemon gets a moment to itself).
-const MIN_WAIT: Duration = Duration::from_millis(100);
 
 /// How far the pipeline may run ahead of the writer, in blocks per worker.
 const WINDOW_PER_WORKER: u32 = 8;
@@ -217,8 +215,10 @@ impl Indexer {
         // The block that did not parse in the last rounds, and how many rounds in a row.
         let mut unreadable: (Option<BlockHash>, u32) = (None, 0);
         let mut compacting: Option<std::thread::JoinHandle<()>> = None;
+        let mut schedule =
+            schedule::Schedule::new(self.cfg.poll_interval.min(tick), std::time::Instant::now());
         while !stop.load(Ordering::Relaxed) {
-            let round_started = std::time::Instant::now();
+            schedule.round_started(std::time::Instant::now());
             let forced = self.forced_reorg.swap(0, Ordering::Relaxed);
             if let (true, Some(top)) = (forced > 0, self.store.tip().height()) {
                 tracing::warn!("forcing a reorg of {forced} block(s)");
@@ -274,16 +274,10 @@ impl Indexer {
             let tip = self.store.tip();
             on_tip(&tip);
             let Some(hash) = tip.tip_hash() else { continue };
-            // Rounds start at a fixed rate (one per interval, or right after the previous
-            // one when it took longer), so the time a round takes (listing a mempool of
-            // 300,000 txs takes seconds) does not stretch the interval between rounds and the
-            // delay of every notification.
-            let wait = self
-                .cfg
-                .poll_interval
-                .min(tick)
-                .saturating_sub(round_started.elapsed())
-                .max(MIN_WAIT);
+            // Timed rounds start at a fixed rate (see `schedule`): neither the time a round
+            // takes (listing a mempool of 300,000 txs takes seconds) nor a block's round in
+            // between delays the next listing.
+            let wait = schedule.wait(std::time::Instant::now());
             if let Some(zmq) = &zmq {
                 // An announcement or the poll interval, then look again: sync_to_tip acts on
                 // any change of the daemon's best hash.
