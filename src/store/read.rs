@@ -20,6 +20,39 @@ fn prefix_opts(snap: Option<&Snapshot>, prefix: &[u8]) -> ReadOptions {
     o
 }
 
+/// Read options bounded to `[lower, upper)` (no upper bound: to the end).
+fn range_opts(snap: Option<&Snapshot>, lower: &[u8], upper: Option<Vec<u8>>) -> ReadOptions {
+    let mut o = ReadOptions::default();
+    if let Some(s) = snap {
+        o.set_snapshot(s);
+    }
+    o.set_iterate_lower_bound(lower.to_vec());
+    if let Some(upper) = upper {
+        o.set_iterate_upper_bound(upper);
+    }
+    o
+}
+
+/// Rows a balance scan reads on its own before it shares the rest of the script's range out:
+/// a script with fewer (nearly all) costs no thread.
+pub const BALANCE_SPLIT_AFTER: usize = 4_096;
+
+/// Threads a large balance scan uses in all, the calling one included.
+fn balance_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+}
+
+/// Where to cut the rest of a script's `utxo` range when the scan is at outpoint keys whose
+/// first txid byte is `first`: the starts of the parts handed to other threads (the calling
+/// thread keeps `[first, result[0])`), equal shares of the bytes left.
+fn split_points(first: u8, threads: usize) -> Vec<u8> {
+    let left = 256 - first as usize;
+    let parts = threads.min(left);
+    (1..parts)
+        .map(|i| (first as usize + left * i / parts) as u8)
+        .collect()
+}
+
 /// The smallest key greater than every key starting with `prefix` (None if all 0xff).
 fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut p = prefix.to_vec();
@@ -187,14 +220,76 @@ impl Store {
     }
 
     /// The sum of a script's unspent outputs funded below tx number `end`: the scan of
-    /// [`Store::utxos`] without decoding outpoints or collecting rows (a busy script has
-    /// hundreds of thousands).
+    /// [`Store::utxos`] without decoding outpoints or collecting rows. A busy script has
+    /// hundreds of thousands of rows: after [`BALANCE_SPLIT_AFTER`] of them, the rest of its
+    /// range is cut by outpoint (the keys' txid prefixes are uniform) and the parts are
+    /// summed on as many threads as there are cores, each with its own reads from disk.
     pub fn utxo_balance(&self, s: &ScriptKey, end: TxNum, snap: Option<&Snapshot>) -> Result<u64> {
-        let mut sum = 0u64;
+        let upper = prefix_successor(&s.0);
         let mut it = self
             .db
-            .raw_iterator_cf_opt(self.cf(CF_UTXO), prefix_opts(snap, &s.0));
+            .raw_iterator_cf_opt(self.cf(CF_UTXO), range_opts(snap, &s.0, upper.clone()));
         it.seek(s.0);
+        let mut sum = 0u64;
+        let mut rows = 0usize;
+        // Where this thread stops once the rest has been handed out.
+        let mut stop: Option<Vec<u8>> = None;
+        std::thread::scope(|scope| -> Result<u64> {
+            let mut others = Vec::new();
+            // No early return while parts are out: every thread is joined below.
+            let mine: Result<u64> = loop {
+                let (Some(k), Some(v)) = (it.key(), it.value()) else {
+                    break it.status().map(|()| sum).map_err(Into::into);
+                };
+                if stop.as_deref().is_some_and(|stop| k >= stop) {
+                    break Ok(sum);
+                }
+                if rows == BALANCE_SPLIT_AFTER
+                    && let Some(&first) = k.get(s.0.len())
+                {
+                    let bounds = split_points(first, balance_threads());
+                    for (i, b) in bounds.iter().enumerate() {
+                        let lower = [&s.0[..], &[*b]].concat();
+                        let part_upper = match bounds.get(i + 1) {
+                            Some(next) => Some([&s.0[..], &[*next]].concat()),
+                            None => upper.clone(),
+                        };
+                        others.push(
+                            scope.spawn(move || self.sum_utxo_range(&lower, part_upper, end, snap)),
+                        );
+                    }
+                    stop = bounds.first().map(|b| [&s.0[..], &[*b]].concat());
+                }
+                match keys::decode_utxo_value(v) {
+                    Some((n, value)) if n < end => sum = sum.saturating_add(value),
+                    Some(_) => {}
+                    None => break Err(anyhow::anyhow!("corrupt utxo row")),
+                }
+                rows += 1;
+                it.next();
+            };
+            others.into_iter().fold(mine, |total, h| {
+                let part = h
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a balance scan thread panicked")));
+                Ok(total?.saturating_add(part?))
+            })
+        })
+    }
+
+    /// The sum of the `utxo` rows in `[lower, upper)` funded below tx number `end`.
+    fn sum_utxo_range(
+        &self,
+        lower: &[u8],
+        upper: Option<Vec<u8>>,
+        end: TxNum,
+        snap: Option<&Snapshot>,
+    ) -> Result<u64> {
+        let mut it = self
+            .db
+            .raw_iterator_cf_opt(self.cf(CF_UTXO), range_opts(snap, lower, upper));
+        it.seek(lower);
+        let mut sum = 0u64;
         while let Some(v) = it.value() {
             let (n, value) = keys::decode_utxo_value(v).context("corrupt utxo row")?;
             if n < end {
@@ -251,7 +346,76 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_successor;
+    use super::{BALANCE_SPLIT_AFTER, prefix_successor, split_points};
+    use crate::chain::Bitcoin;
+    use crate::store::keys::{self, OutPointKey};
+    use crate::store::{CF_UTXO, Store};
+    use crate::types::{ScriptKey, TxNum, TxidPrefix};
+    use rocksdb::WriteBatch;
+
+    #[test]
+    fn split_points_share_the_bytes_left() {
+        assert_eq!(split_points(0, 2), vec![128]);
+        assert_eq!(split_points(0, 4), vec![64, 128, 192]);
+        assert_eq!(split_points(200, 2), vec![228]);
+        assert_eq!(split_points(254, 4), vec![255]);
+        assert_eq!(split_points(255, 4), Vec::<u8>::new());
+    }
+
+    /// A script with far more rows than one thread scans alone, between two neighbours whose
+    /// rows must not count, some funded above the end: the split sum equals the plain one.
+    #[test]
+    fn a_large_balance_is_summed_in_parts_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Bitcoin::REGTEST, 16).unwrap();
+        let mut key = [7u8; 11];
+        let script = ScriptKey(key);
+        key[10] = 6;
+        let before = ScriptKey(key);
+        key[10] = 8;
+        let after = ScriptKey(key);
+        let rows = BALANCE_SPLIT_AFTER * 3 + 123;
+        let end = TxNum(rows as u64 - 1_000);
+        let mut expected = 0u64;
+        let mut batch = WriteBatch::default();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for i in 0..rows {
+            // Outpoints spread over the whole txid space, as hashes are.
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            let o = OutPointKey {
+                txid: TxidPrefix(state.to_be_bytes()),
+                vout: (i % 3) as u32,
+            };
+            let (n, value) = (TxNum(i as u64), 1_000 + i as u64);
+            if n < end {
+                expected += value;
+            }
+            for s in [&before, &script, &after] {
+                batch.put_cf(
+                    store.cf(CF_UTXO),
+                    keys::utxo_key(s, &o),
+                    keys::utxo_value(n, value),
+                );
+            }
+        }
+        store.write(batch).unwrap();
+        let snap = store.db().snapshot();
+        assert_eq!(
+            store.utxo_balance(&script, end, Some(&snap)).unwrap(),
+            expected
+        );
+        let plain: u64 = store
+            .utxos(&script, Some(&snap))
+            .unwrap()
+            .iter()
+            .filter(|(_, n, _)| *n < end)
+            .map(|(_, _, v)| v)
+            .sum();
+        assert_eq!(plain, expected);
+        assert_eq!(store.utxos(&script, None).unwrap().len(), rows);
+    }
 
     #[test]
     fn successor() {
