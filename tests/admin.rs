@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::pause;
 use common::server::{Client, base_env, free_port};
 use ferrum::chaingen::{Bitcoind, ChainBuilder, OutputType};
 use serde_json::{Value, json};
@@ -165,37 +166,6 @@ fn admin_request(port: u16, method: &str, params: Value) -> std::io::Result<Valu
     let mut line = String::new();
     BufReader::new(s).read_line(&mut line)?;
     serde_json::from_str(&line).map_err(std::io::Error::other)
-}
-
-/// SIGSTOP/SIGCONT for bitcoind: a daemon that does not answer, for as long as the test wants.
-/// `kill` returns before every thread has stopped (a thread inside a system call stops when it
-/// leaves it; seen in CI: a request sent right after SIGSTOP was answered), so pausing waits
-/// until each thread of the process shows as stopped.
-fn pause(d: &Bitcoind, on: bool) {
-    let pid = d.pid().unwrap();
-    let sig = if on { libc::SIGSTOP } else { libc::SIGCONT };
-    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
-    if !on {
-        return;
-    }
-    let all_stopped = || {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return false;
-        };
-        tasks.flatten().all(|t| {
-            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-            // The state follows the parenthesised command name.
-            let state = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.chars().next());
-            matches!(state, Some('T' | 't'))
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !all_stopped() {
-        assert!(Instant::now() < deadline, "bitcoind did not stop");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// 101 blocks, then one paying 50,000 sat to a new P2WPKH address; returns the address.

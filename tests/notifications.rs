@@ -108,6 +108,18 @@ fn scriptpubkey_and_outpoint_notifications_follow_mempool_and_blocks() {
         "blockchain.scriptpubkey.subscribe",
         &json!([spk, status(&[(f_id, 102), (p_id, 0), (q_id, -1)])]),
     );
+    // A wallet notified of q asks for it next: Ferrum answers with the bytes its mempool update
+    // fetched, even while bitcoind does not answer at all (paused).
+    common::pause(&d, true);
+    let id = c.send("blockchain.transaction.get", json!([q_id.to_string()]));
+    let r = c.wait_reply_timeout(&id, Duration::from_secs(10));
+    common::pause(&d, false);
+    let r = r.expect("transaction.get of a new mempool tx waited for bitcoind");
+    assert_eq!(
+        r["result"],
+        json!(bitcoin::consensus::encode::serialize_hex(&q)),
+        "{r}"
+    );
     let r = c.request("blockchain.scriptpubkey.get_mempool", json!([spk]));
     let heights: Vec<&Value> = r["result"]["history"]
         .as_array()

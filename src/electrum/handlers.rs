@@ -353,6 +353,11 @@ fn block_headers(shared: &Shared, args: &[Option<Value>], as_array: bool) -> Rpc
 fn transaction_get(shared: &Shared, args: &[Option<Value>]) -> RpcResult {
     let txid = methods::txid(arg(args, 0))?;
     let verbose = methods::boolean(&args[1], "verbose")?;
+    // A tx that just entered the mempool (what a wallet asks for right after its
+    // notification): the bytes the mempool update fetched, without asking bitcoind again.
+    if !verbose && let Some(raw) = shared.mempool.raw_tx(&txid) {
+        return Ok(json!(crate::types::bytes_to_hex(&raw)));
+    }
     let location = shared.query.view().tx_location(&txid).map_err(internal)?;
     let mut params = vec![json!(txid.to_string()), json!(verbose)];
     if let Some(loc) = &location {

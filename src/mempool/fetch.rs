@@ -81,11 +81,20 @@ pub fn mempool_txids(daemon: &Daemon) -> Result<Vec<Txid>> {
 /// The new transactions, parsed; txs the daemon no longer has (mined or evicted since
 /// `getrawmempool`) are left out, as are undecodable ones (logged). Large fetches use several
 /// connections at once.
-pub fn transactions(daemon: &Daemon, txids: &[Txid]) -> Result<Vec<NewTx>> {
-    in_parallel(txids, |part| transactions_serial(daemon, part))
+/// With `keep_raw`, each comes with its raw bytes as the daemon serves them.
+pub fn transactions(
+    daemon: &Daemon,
+    txids: &[Txid],
+    keep_raw: bool,
+) -> Result<Vec<(NewTx, Option<Box<[u8]>>)>> {
+    in_parallel(txids, |part| transactions_serial(daemon, part, keep_raw))
 }
 
-fn transactions_serial(daemon: &Daemon, txids: &[Txid]) -> Result<Vec<NewTx>> {
+fn transactions_serial(
+    daemon: &Daemon,
+    txids: &[Txid],
+    keep_raw: bool,
+) -> Result<Vec<(NewTx, Option<Box<[u8]>>)>> {
     let mut txs = Vec::with_capacity(txids.len());
     for chunk in txids.chunks(BATCH) {
         let params = chunk
@@ -105,7 +114,7 @@ fn transactions_serial(daemon: &Daemon, txids: &[Txid]) -> Result<Vec<NewTx>> {
         for (txid, reply) in chunk.iter().zip(replies) {
             match reply {
                 Ok(v) => match parse_tx(daemon.coin(), txid, &v) {
-                    Ok(tx) => txs.push(tx),
+                    Ok((tx, raw)) => txs.push((tx, keep_raw.then_some(raw))),
                     Err(e) => warn!("skipping mempool tx {txid}: {e:#}"),
                 },
                 // Most likely -5: it left the mempool since getrawmempool.
@@ -118,7 +127,7 @@ fn transactions_serial(daemon: &Daemon, txids: &[Txid]) -> Result<Vec<NewTx>> {
 
 /// A mempool transaction under its coin's rules (Litecoin's MWEB transactions, which need an
 /// MWEB parser, and anything else that does not parse are errors: the caller skips them).
-fn parse_tx(coin: &dyn Coin, txid: &Txid, v: &Value) -> Result<NewTx> {
+fn parse_tx(coin: &dyn Coin, txid: &Txid, v: &Value) -> Result<(NewTx, Box<[u8]>)> {
     let raw = v
         .as_str()
         .and_then(hex_to_bytes)
@@ -132,7 +141,7 @@ fn parse_tx(coin: &dyn Coin, txid: &Txid, v: &Value) -> Result<NewTx> {
     if parsed.txid != *txid {
         bail!("the daemon returned tx {}", parsed.txid);
     }
-    Ok(NewTx {
+    let new = NewTx {
         txid: *txid,
         vsize,
         prevouts: tx
@@ -149,7 +158,8 @@ fn parse_tx(coin: &dyn Coin, txid: &Txid, v: &Value) -> Result<NewTx> {
                 (ScriptKey::from_script(coin.address_script(script)), o.value)
             })
             .collect(),
-    })
+    };
+    Ok((new, raw.into_boxed_slice()))
 }
 
 /// Script and value of each of `prevouts` that is in the daemon's confirmed UTXO set; spent or
@@ -406,7 +416,8 @@ mod tests {
         let hex = json!(bitcoin::consensus::encode::serialize_hex(&tx));
         let id = tx.compute_txid();
         let namecoin = &crate::chain::coins::namecoin::MAINNET;
-        let got = parse_tx(namecoin, &id, &hex).unwrap();
+        let (got, raw) = parse_tx(namecoin, &id, &hex).unwrap();
+        assert_eq!(raw[..], bitcoin::consensus::serialize(&tx)[..]);
         assert_eq!(got.prevouts, vec![OutPoint::new(txid(9), 1)]);
         assert_eq!(got.vsize, tx.vsize() as u64);
         assert_eq!(
@@ -414,7 +425,7 @@ mod tests {
             vec![(ScriptKey::from_script(&p2pkh), 1_000_000)]
         );
         // Bitcoin keys the whole script.
-        let got = parse_tx(COIN, &id, &hex).unwrap();
+        let (got, _) = parse_tx(COIN, &id, &hex).unwrap();
         assert_eq!(got.outputs[0].0, ScriptKey::from_script(&name_op));
         // Groestlcoin hashes txids with single SHA-256: the same bytes are another txid.
         let grs = &crate::chain::coins::groestlcoin::MAINNET;

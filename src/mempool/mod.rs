@@ -20,6 +20,7 @@
 
 mod fetch;
 pub mod histogram;
+mod recent_raw;
 mod state;
 
 use crate::daemon::Daemon;
@@ -118,6 +119,8 @@ struct Clocks {
 #[derive(Debug)]
 pub struct Mempool {
     state: RwLock<State>,
+    /// Raw bytes of the newest arrivals (a fixed budget), for `transaction.get`.
+    recent_raw: Mutex<recent_raw::RecentRaw>,
     /// Serializes updates (and owns their timers); readers never take it.
     updating: Mutex<Clocks>,
     loaded: AtomicBool,
@@ -140,10 +143,23 @@ impl Mempool {
     pub fn with_histogram_refresh(interval: Duration) -> Mempool {
         Mempool {
             state: RwLock::new(State::default()),
+            recent_raw: Mutex::default(),
             updating: Mutex::new(Clocks::default()),
             loaded: AtomicBool::new(false),
             histogram_refresh: interval,
         }
+    }
+
+    /// The raw bytes of `txid` if it arrived recently (see [`recent_raw`]) and is still in
+    /// the mempool.
+    pub fn raw_tx(&self, txid: &Txid) -> Option<Vec<u8>> {
+        let raw = self
+            .recent_raw
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(txid)
+            .map(<[u8]>::to_vec)?;
+        self.read().contains(txid).then_some(raw)
     }
 
     /// True once the first update has completed.
@@ -212,7 +228,20 @@ impl Mempool {
         };
 
         // Daemon I/O, no lock held.
-        let fetched = fetch::transactions(daemon, &new)?;
+        // The raw bytes of an ordinary round's arrivals are kept (see `recent_raw`); a large
+        // load's are not even held (300,000 of them would double its peak and fragment the
+        // heap), and its txs are not the ones wallets were just notified of.
+        let keep_raw = new.len() < TRIM_AFTER;
+        let mut raw = Vec::new();
+        let fetched: Vec<_> = fetch::transactions(daemon, &new, keep_raw)?
+            .into_iter()
+            .map(|(tx, bytes)| {
+                if let Some(bytes) = bytes {
+                    raw.push((tx.txid, bytes));
+                }
+                tx
+            })
+            .collect();
         let confirmed =
             fetch::confirmed_outputs(daemon, &fetch::outside_prevouts(&fetched, &listed_set))?;
         let fetched = fetch::parents_first(fetched);
@@ -222,6 +251,10 @@ impl Mempool {
         // holds its outpoints.
         let mut touched = Touched::default();
         self.remove_in_chunks(&removed, &mut touched);
+        self.recent_raw
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(raw);
         let mut skipped = 0usize;
         let mut fetched = fetched.into_iter().peekable();
         while fetched.peek().is_some() {

@@ -218,3 +218,37 @@ pub fn every_type_chain(d: &Bitcoind, seed: u64) -> ferrum::chaingen::ChainBuild
     }
     b
 }
+
+/// SIGSTOP/SIGCONT for bitcoind: a daemon that does not answer, for as long as the test wants.
+/// `kill` returns before every thread has stopped (a thread inside a system call stops when it
+/// leaves it; seen in CI: a request sent right after SIGSTOP was answered), so pausing waits
+/// until each thread of the process shows as stopped.
+pub fn pause(d: &ferrum::chaingen::Bitcoind, on: bool) {
+    let pid = d.pid().unwrap();
+    let sig = if on { libc::SIGSTOP } else { libc::SIGCONT };
+    assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
+    if !on {
+        return;
+    }
+    let all_stopped = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return false;
+        };
+        tasks.flatten().all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            // The state follows the parenthesised command name.
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            matches!(state, Some('T' | 't'))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !all_stopped() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bitcoind did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
