@@ -81,20 +81,15 @@ pub fn mempool_txids(daemon: &Daemon) -> Result<Vec<Txid>> {
 /// The new transactions, parsed; txs the daemon no longer has (mined or evicted since
 /// `getrawmempool`) are left out, as are undecodable ones (logged). Large fetches use several
 /// connections at once.
+/// A fetched mempool tx, with its raw bytes when they were asked for.
+pub type Fetched = (NewTx, Option<Box<[u8]>>);
+
 /// With `keep_raw`, each comes with its raw bytes as the daemon serves them.
-pub fn transactions(
-    daemon: &Daemon,
-    txids: &[Txid],
-    keep_raw: bool,
-) -> Result<Vec<(NewTx, Option<Box<[u8]>>)>> {
+pub fn transactions(daemon: &Daemon, txids: &[Txid], keep_raw: bool) -> Result<Vec<Fetched>> {
     in_parallel(txids, |part| transactions_serial(daemon, part, keep_raw))
 }
 
-fn transactions_serial(
-    daemon: &Daemon,
-    txids: &[Txid],
-    keep_raw: bool,
-) -> Result<Vec<(NewTx, Option<Box<[u8]>>)>> {
+fn transactions_serial(daemon: &Daemon, txids: &[Txid], keep_raw: bool) -> Result<Vec<Fetched>> {
     let mut txs = Vec::with_capacity(txids.len());
     for chunk in txids.chunks(BATCH) {
         let params = chunk

@@ -77,17 +77,12 @@ impl RecentRaw {
     }
 
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.map.len()
     }
 
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
-    #[cfg(test)]
-    pub fn bytes(&self) -> usize {
+    fn bytes(&self) -> usize {
         self.bytes
     }
 }
@@ -115,12 +110,12 @@ mod tests {
         assert_eq!(c.get(&txid(1)), None, "evicted first");
         assert_eq!(c.get(&txid(2)).map(<[u8]>::len), Some(40));
         assert_eq!(c.get(&txid(3)).map(<[u8]>::len), Some(40));
-        assert_eq!((c.len(), c.bytes()), (2, 80));
+        assert_eq!((c.count(), c.bytes()), (2, 80));
         c.insert(txid(2), raw(40, 9)); // again: no change, no double count
-        assert_eq!((c.len(), c.bytes()), (2, 80));
+        assert_eq!((c.count(), c.bytes()), (2, 80));
         assert_eq!(c.get(&txid(2)), Some(&[2u8; 40][..]));
         c.insert(txid(4), raw(101, 4)); // larger than the budget: not kept, nothing evicted
-        assert_eq!((c.len(), c.bytes()), (2, 80));
+        assert_eq!((c.count(), c.bytes()), (2, 80));
     }
 
     #[test]
@@ -130,7 +125,7 @@ mod tests {
         let batch: Vec<_> = (1..=10).map(|n| (txid(n), raw(30, n))).collect();
         c.extend(batch);
         // 100 bytes: the last three of the batch (90 bytes); the older entry made room.
-        assert_eq!(c.len(), 3);
+        assert_eq!(c.count(), 3);
         for n in 8..=10 {
             assert!(c.get(&txid(n)).is_some(), "{n}");
         }
