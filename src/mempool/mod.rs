@@ -153,13 +153,14 @@ impl Mempool {
     /// The raw bytes of `txid` if it arrived recently (see [`recent_raw`]) and is still in
     /// the mempool.
     pub fn raw_tx(&self, txid: &Txid) -> Option<Vec<u8>> {
-        let raw = self
-            .recent_raw
+        if !self.read().contains(txid) {
+            return None;
+        }
+        self.recent_raw
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(txid)
-            .map(<[u8]>::to_vec)?;
-        self.read().contains(txid).then_some(raw)
+            .map(<[u8]>::to_vec)
     }
 
     /// True once the first update has completed.

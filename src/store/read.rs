@@ -9,15 +9,7 @@ use rocksdb::{ReadOptions, Snapshot};
 
 /// Read options bounded to keys that start with `prefix`.
 fn prefix_opts(snap: Option<&Snapshot>, prefix: &[u8]) -> ReadOptions {
-    let mut o = ReadOptions::default();
-    if let Some(s) = snap {
-        o.set_snapshot(s);
-    }
-    o.set_iterate_lower_bound(prefix.to_vec());
-    if let Some(upper) = prefix_successor(prefix) {
-        o.set_iterate_upper_bound(upper);
-    }
-    o
+    range_opts(snap, prefix, prefix_successor(prefix))
 }
 
 /// Read options bounded to `[lower, upper)` (no upper bound: to the end).
@@ -228,7 +220,7 @@ impl Store {
         let upper = prefix_successor(&s.0);
         let mut it = self
             .db
-            .raw_iterator_cf_opt(self.cf(CF_UTXO), range_opts(snap, &s.0, upper.clone()));
+            .raw_iterator_cf_opt(self.cf(CF_UTXO), prefix_opts(snap, &s.0));
         it.seek(s.0);
         let mut sum = 0u64;
         let mut rows = 0usize;
