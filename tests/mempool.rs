@@ -634,3 +634,51 @@ fn txs_a_block_confirms_leave_by_txid_and_the_next_update_catches_conflicts() {
     assert_eq!(left(&m), daemon_txids(&d));
     assert_eq!(m.read().len(), 3);
 }
+
+/// Every mempool tx's raw bytes come from Ferrum's own file, byte for byte what was sent,
+/// only while the tx is in the mempool; a compaction (forced here past 1 byte) moves the live
+/// ones and drops the dead, and what arrives after it is kept too.
+#[test]
+fn raw_bytes_of_mempool_txs_are_kept_and_survive_compaction() {
+    let d = Bitcoind::start().unwrap();
+    let daemon = Daemon::connect(d.daemon_settings(), COIN).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let m = Mempool::new().keeping_raw_in(dir.path(), 1);
+    let mut b = ChainBuilder::new(12);
+    b.mine_empty(&d, 120).unwrap();
+    let raw = |tx: &Transaction| bitcoin::consensus::encode::serialize(tx);
+    let txs: Vec<Transaction> = (0..20).map(|_| b.random_tx().unwrap()).collect();
+    for tx in &txs {
+        send(&d, tx);
+    }
+    assert_eq!(update(&m, &daemon).txids.len(), 20);
+    for tx in &txs {
+        assert_eq!(m.raw_tx(&tx.compute_txid()), Some(raw(tx)));
+    }
+    let all_bytes: u64 = txs.iter().map(|t| raw(t).len() as u64).sum();
+    assert_eq!(m.raw_file_bytes(), all_bytes);
+
+    let block = b.mine_txs(&d, txs[..15].to_vec()).unwrap();
+    let block_txids: Vec<Txid> = block.txdata.iter().map(|t| t.compute_txid()).collect();
+    m.remove_confirmed(&block_txids);
+    for tx in &txs[..15] {
+        assert_eq!(m.raw_tx(&tx.compute_txid()), None, "confirmed: not served");
+    }
+    m.maintain();
+    let live: u64 = txs[15..].iter().map(|t| raw(t).len() as u64).sum();
+    assert_eq!(m.raw_file_bytes(), live, "compacted to the live bytes");
+    for tx in &txs[15..] {
+        assert_eq!(m.raw_tx(&tx.compute_txid()), Some(raw(tx)), "moved");
+    }
+    m.maintain(); // nothing dead: no compaction
+    assert_eq!(m.raw_file_bytes(), live);
+
+    let more: Vec<Transaction> = (0..5).map(|_| b.random_tx().unwrap()).collect();
+    for tx in &more {
+        send(&d, tx);
+    }
+    assert_eq!(update(&m, &daemon).txids.len(), 5);
+    for tx in txs[15..].iter().chain(&more) {
+        assert_eq!(m.raw_tx(&tx.compute_txid()), Some(raw(tx)));
+    }
+}

@@ -353,8 +353,8 @@ fn block_headers(shared: &Shared, args: &[Option<Value>], as_array: bool) -> Rpc
 fn transaction_get(shared: &Shared, args: &[Option<Value>]) -> RpcResult {
     let txid = methods::txid(arg(args, 0))?;
     let verbose = methods::boolean(&args[1], "verbose")?;
-    // A tx that just entered the mempool (what a wallet asks for right after its
-    // notification): the bytes the mempool update fetched, without asking bitcoind again.
+    // A mempool tx: the bytes the mempool update fetched and kept on disk, without asking
+    // bitcoind again (slow while a listing holds its mempool lock; see mempool::raw_file).
     if !verbose && let Some(raw) = shared.mempool.raw_tx(&txid) {
         return Ok(json!(crate::types::bytes_to_hex(&raw)));
     }

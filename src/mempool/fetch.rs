@@ -10,6 +10,7 @@
 //! against Core 31: verbosity 2 of a mempool tx has no `prevout`); fetching the funding txs
 //! instead would need `-txindex` and whole transactions.
 
+use super::raw_file::RawAt;
 use super::state::{ConfirmedOutputs, NewTx};
 use crate::chain::Coin;
 use crate::daemon::Daemon;
@@ -80,17 +81,22 @@ pub fn mempool_txids(daemon: &Daemon) -> Result<Vec<Txid>> {
 
 /// The new transactions, parsed; txs the daemon no longer has (mined or evicted since
 /// `getrawmempool`) are left out, as are undecodable ones (logged). Large fetches use several
-/// connections at once.
-/// A fetched mempool tx, with its raw bytes when they were asked for.
-pub type Fetched = (NewTx, Option<Box<[u8]>>);
-
-/// With `keep_raw`, each comes with its raw bytes as the daemon serves them.
-pub fn transactions(daemon: &Daemon, txids: &[Txid], keep_raw: bool) -> Result<Vec<Fetched>> {
-    in_parallel(txids, |part| transactions_serial(daemon, part, keep_raw))
+/// connections at once. Each batch's raw bytes go to `keep` as they arrive, laid end to end
+/// with their lengths (never all held at once), and it says where it kept them.
+pub fn transactions(daemon: &Daemon, txids: &[Txid], keep: &Keep<'_>) -> Result<Vec<NewTx>> {
+    in_parallel(txids, |part| transactions_serial(daemon, part, keep))
 }
 
-fn transactions_serial(daemon: &Daemon, txids: &[Txid], keep_raw: bool) -> Result<Vec<Fetched>> {
+/// Where a batch of raw transactions (bytes end to end, lengths) is kept.
+pub type Keep<'a> = dyn Fn(&[u8], &[usize]) -> Vec<RawAt> + Sync + 'a;
+
+fn transactions_serial(daemon: &Daemon, txids: &[Txid], keep: &Keep<'_>) -> Result<Vec<NewTx>> {
     let mut txs = Vec::with_capacity(txids.len());
+    // One buffer per thread, reused: each tx's decoded bytes are copied in and freed at once,
+    // so no short-lived allocation outlives the long-lived ones made after it (fragmentation
+    // that shows in RSS after a large load).
+    let mut raw_bytes = Vec::new();
+    let mut lens = Vec::with_capacity(BATCH);
     for chunk in txids.chunks(BATCH) {
         let params = chunk
             .iter()
@@ -106,15 +112,25 @@ fn transactions_serial(daemon: &Daemon, txids: &[Txid], keep_raw: bool) -> Resul
                 chunk.len()
             );
         }
+        let first = txs.len();
+        raw_bytes.clear();
+        lens.clear();
         for (txid, reply) in chunk.iter().zip(replies) {
             match reply {
                 Ok(v) => match parse_tx(daemon.coin(), txid, &v) {
-                    Ok((tx, raw)) => txs.push((tx, keep_raw.then_some(raw))),
+                    Ok((tx, raw)) => {
+                        txs.push(tx);
+                        raw_bytes.extend_from_slice(&raw);
+                        lens.push(raw.len());
+                    }
                     Err(e) => warn!("skipping mempool tx {txid}: {e:#}"),
                 },
                 // Most likely -5: it left the mempool since getrawmempool.
                 Err(e) => debug!("mempool tx {txid} is gone: {e}"),
             }
+        }
+        for (tx, at) in txs[first..].iter_mut().zip(keep(&raw_bytes, &lens)) {
+            tx.raw = at;
         }
     }
     Ok(txs)
@@ -137,6 +153,7 @@ fn parse_tx(coin: &dyn Coin, txid: &Txid, v: &Value) -> Result<(NewTx, Box<[u8]>
         bail!("the daemon returned tx {}", parsed.txid);
     }
     let new = NewTx {
+        raw: RawAt::NONE,
         txid: *txid,
         vsize,
         prevouts: tx
@@ -318,6 +335,7 @@ mod tests {
             vsize: 1,
             prevouts: parents.iter().map(|&p| OutPoint::new(txid(p), 0)).collect(),
             outputs: vec![],
+            raw: RawAt::NONE,
         }
     }
 

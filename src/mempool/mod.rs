@@ -20,13 +20,14 @@
 
 mod fetch;
 pub mod histogram;
-mod recent_raw;
+mod raw_file;
 mod state;
 
 use crate::daemon::Daemon;
 use crate::types::ScriptKey;
 use anyhow::{Context, Result};
 use bitcoin::{BlockHash, Txid};
+use raw_file::{RawAt, RawStore};
 use serde_json::Value;
 use state::State;
 use std::collections::HashSet;
@@ -35,6 +36,7 @@ use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
+pub use raw_file::COMPACT_MIN as RAW_COMPACT_MIN;
 pub use state::RECENT_COUNT;
 
 /// Transactions added or removed per write lock.
@@ -119,8 +121,8 @@ struct Clocks {
 #[derive(Debug)]
 pub struct Mempool {
     state: RwLock<State>,
-    /// Raw bytes of the newest arrivals (a fixed budget), for `transaction.get`.
-    recent_raw: Mutex<recent_raw::RecentRaw>,
+    /// Raw bytes of every tx, on disk, for `transaction.get` (see [`raw_file`]).
+    raw: RawStore,
     /// Serializes updates (and owns their timers); readers never take it.
     updating: Mutex<Clocks>,
     loaded: AtomicBool,
@@ -143,24 +145,65 @@ impl Mempool {
     pub fn with_histogram_refresh(interval: Duration) -> Mempool {
         Mempool {
             state: RwLock::new(State::default()),
-            recent_raw: Mutex::default(),
+            raw: RawStore::default(),
             updating: Mutex::new(Clocks::default()),
             loaded: AtomicBool::new(false),
             histogram_refresh: interval,
         }
     }
 
-    /// The raw bytes of `txid` if it arrived recently (see [`recent_raw`]) and is still in
-    /// the mempool.
-    pub fn raw_tx(&self, txid: &Txid) -> Option<Vec<u8>> {
-        if !self.read().contains(txid) {
-            return None;
+    /// Keeps every mempool tx's raw bytes in an unnamed file in `dir` (see [`raw_file`]), so
+    /// that [`Mempool::raw_tx`] answers without the daemon, compacted once over
+    /// `compact_min` bytes ([`RAW_COMPACT_MIN`]) and mostly dead. Without it, or if the file
+    /// cannot be created (logged), nothing is kept.
+    pub fn keeping_raw_in(mut self, dir: &std::path::Path, compact_min: u64) -> Mempool {
+        match RawStore::in_dir(dir, compact_min) {
+            Ok(store) => self.raw = store,
+            Err(e) => warn!("mempool raw bytes not kept ({e:#}): transaction.get asks bitcoind"),
         }
-        self.recent_raw
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(txid)
-            .map(<[u8]>::to_vec)
+        self
+    }
+
+    /// The raw bytes of `txid` while it is in the mempool, from the file (see [`raw_file`]);
+    /// `None` if it is not there or they were not kept.
+    pub fn raw_tx(&self, txid: &Txid) -> Option<Vec<u8>> {
+        // The file is taken under the state's read lock: a compaction moves locators under
+        // its write lock and closes the old file only after (see `RawStore::file_of`).
+        let (file, at) = {
+            let view = self.read();
+            let at = view.state.raw_at(txid)?;
+            (self.raw.file_of(at)?, at)
+        };
+        RawStore::read(&file, at)
+    }
+
+    /// Bytes in the raw file (live and dead).
+    pub fn raw_file_bytes(&self) -> u64 {
+        self.raw.end()
+    }
+
+    /// Housekeeping outside an update's critical path (the follow loop calls it after
+    /// publishing): compacts the raw file once it is mostly dead bytes.
+    pub fn maintain(&self) {
+        let _serial = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        if !self.raw.should_compact(self.read().state.raw_live()) {
+            return;
+        }
+        let started = Instant::now();
+        let locators = self.read().state.raw_locators();
+        match self.raw.copy_live(locators) {
+            Ok(moved) => {
+                for chunk in moved.chunks(APPLY_CHUNK) {
+                    let mut state = self.write();
+                    for (txid, at) in chunk {
+                        state.set_raw_at(txid, *at);
+                    }
+                }
+                self.raw.retire();
+                debug!("mempool raw file compacted in {:.2?}", started.elapsed());
+            }
+            Err(e) => warn!("mempool raw file not compacted: {e:#}"),
+        }
     }
 
     /// True once the first update has completed.
@@ -229,20 +272,9 @@ impl Mempool {
         };
 
         // Daemon I/O, no lock held.
-        // The raw bytes of an ordinary round's arrivals are kept (see `recent_raw`); a large
-        // load's are not even held (300,000 of them would double its peak and fragment the
-        // heap), and its txs are not the ones wallets were just notified of.
-        let keep_raw = new.len() < TRIM_AFTER;
-        let mut raw = Vec::new();
-        let fetched: Vec<_> = fetch::transactions(daemon, &new, keep_raw)?
-            .into_iter()
-            .map(|(tx, bytes)| {
-                if let Some(bytes) = bytes {
-                    raw.push((tx.txid, bytes));
-                }
-                tx
-            })
-            .collect();
+        // Each batch's raw bytes go to the file as they arrive (see `raw_file`).
+        let keep = |bytes: &[u8], lens: &[usize]| -> Vec<RawAt> { self.raw.append(bytes, lens) };
+        let fetched = fetch::transactions(daemon, &new, &keep)?;
         let confirmed =
             fetch::confirmed_outputs(daemon, &fetch::outside_prevouts(&fetched, &listed_set))?;
         let fetched = fetch::parents_first(fetched);
@@ -252,10 +284,6 @@ impl Mempool {
         // holds its outpoints.
         let mut touched = Touched::default();
         self.remove_in_chunks(&removed, &mut touched);
-        self.recent_raw
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(raw);
         let mut skipped = 0usize;
         let mut fetched = fetched.into_iter().peekable();
         while fetched.peek().is_some() {

@@ -4,6 +4,7 @@
 //! kept in step with `txs` on each add and remove.
 
 use super::histogram;
+use super::raw_file::RawAt;
 use super::{MempoolEntry, MempoolUtxo, RecentTx, Touched, TxInfo};
 use crate::types::ScriptKey;
 use bitcoin::hashes::Hash;
@@ -23,6 +24,8 @@ pub struct NewTx {
     pub prevouts: Vec<OutPoint>,
     /// `(script, value)` of each output, by index.
     pub outputs: Vec<(ScriptKey, u64)>,
+    /// Where its raw bytes were kept ([`RawAt::NONE`]: not kept).
+    pub raw: RawAt,
 }
 
 /// A transaction in the mempool. Its funding side is kept as ElectrumX keeps it: the script and
@@ -36,6 +39,7 @@ struct Tx {
     prevouts: Box<[OutPoint]>,
     inputs: Box<[(ScriptKey, u64)]>,
     outputs: Box<[(ScriptKey, u64)]>,
+    raw: RawAt,
 }
 
 impl Tx {
@@ -58,6 +62,8 @@ pub struct State {
     next_seq: u64,
     /// Sum of the txs' vsizes, kept as they come and go.
     vsize: u64,
+    /// Sum of the lengths of the txs' kept raw bytes.
+    raw_live: u64,
     pub(super) histogram: Vec<(f64, u64)>,
     pub(super) info: Value,
 }
@@ -90,6 +96,36 @@ impl State {
         self.txs.keys()
     }
 
+    /// Where `txid`'s raw bytes are kept, if it is here and they are.
+    pub fn raw_at(&self, txid: &Txid) -> Option<RawAt> {
+        self.txs
+            .get(txid)
+            .map(|tx| tx.raw)
+            .filter(|at| !at.is_none())
+    }
+
+    /// Bytes of raw transactions the txs here refer to.
+    pub fn raw_live(&self) -> u64 {
+        self.raw_live
+    }
+
+    /// Every tx with kept raw bytes, and where they are.
+    pub fn raw_locators(&self) -> Vec<(Txid, RawAt)> {
+        self.txs
+            .iter()
+            .filter(|(_, tx)| !tx.raw.is_none())
+            .map(|(txid, tx)| (*txid, tx.raw))
+            .collect()
+    }
+
+    /// Moves `txid`'s raw bytes to `at` (a compaction copied them; same length).
+    pub fn set_raw_at(&mut self, txid: &Txid, at: RawAt) {
+        if let Some(tx) = self.txs.get_mut(txid) {
+            self.raw_live = self.raw_live.saturating_sub(tx.raw.len()) + at.len();
+            tx.raw = at;
+        }
+    }
+
     /// Adds `tx` if every prevout resolves, first from `confirmed` then from mempool outputs
     /// (ElectrumX's order); returns whether it was added. The fee is `max(0, in - out)`.
     pub fn add(&mut self, tx: NewTx, confirmed: &ConfirmedOutputs, touched: &mut Touched) -> bool {
@@ -118,6 +154,7 @@ impl State {
             prevouts: tx.prevouts.into_boxed_slice(),
             inputs: inputs.into_boxed_slice(),
             outputs: tx.outputs.into_boxed_slice(),
+            raw: tx.raw,
         };
         for script in entry.scripts() {
             self.by_script.insert((script, tx.txid));
@@ -129,6 +166,7 @@ impl State {
         }
         self.arrivals.insert(seq, tx.txid);
         self.vsize += entry.vsize;
+        self.raw_live += entry.raw.len();
         self.txs.insert(tx.txid, entry);
         true
     }
@@ -139,6 +177,7 @@ impl State {
             return;
         };
         self.vsize -= entry.vsize;
+        self.raw_live = self.raw_live.saturating_sub(entry.raw.len());
         for script in entry.scripts() {
             self.by_script.remove(&(script, *txid));
         }
@@ -305,6 +344,7 @@ mod tests {
             vsize: 100,
             prevouts,
             outputs,
+            raw: super::RawAt::NONE,
         }
     }
 
