@@ -63,6 +63,11 @@ pub enum RpcCommand {
         #[arg(required = true)]
         items: Vec<String>,
     },
+    /// Stop accepting connections for good (open sessions go on; GET /health turns 503),
+    /// before `stop` for an upgrade
+    Drain,
+    /// Copy the live index into DIR (new or empty), consistently, while serving
+    Snapshot { dir: std::path::PathBuf },
     /// Simulate a chain reorganization: roll back COUNT blocks and index them again
     Reorg {
         #[arg(default_value_t = 3)]
@@ -95,6 +100,12 @@ impl RpcCommand {
                 ("query", json!({"items": items, "limit": limit}))
             }
             RpcCommand::Reorg { count } => ("reorg", json!({"count": count})),
+            RpcCommand::Drain => ("drain", json!({})),
+            RpcCommand::Snapshot { dir } => {
+                // The server's working directory is not ours.
+                let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+                ("snapshot", json!({"dir": dir.to_string_lossy()}))
+            }
         }
     }
 }

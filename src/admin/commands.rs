@@ -45,10 +45,52 @@ pub fn call(admin: &Admin, method: &str, params: &Value) -> CmdResult {
             Ok(json!("stopping"))
         }
         "inspect_session" => inspect_session(admin, &args),
+        "drain" => match admin.shared() {
+            Some(shared) => {
+                shared.limits.drain();
+                Ok(json!(
+                    "draining: no new connections; GET /health answers 503"
+                ))
+            }
+            None => Err(AdminError::bad_request("not connected to the daemon yet")),
+        },
+        "snapshot" => snapshot(admin, &args),
         _ => Err(AdminError {
             code: METHOD_NOT_FOUND,
             message: format!("unknown method \"{method}\""),
         }),
+    }
+}
+
+/// `snapshot {"dir": ABSOLUTE_PATH}`: a consistent copy of the index (see
+/// [`crate::store::Store::snapshot`]), made while serving.
+fn snapshot(admin: &Admin, args: &Args) -> CmdResult {
+    let dir = args
+        .get(0, "dir")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AdminError::invalid_args("dir: expected an absolute path"))?;
+    let started = std::time::Instant::now();
+    match admin
+        .store
+        .snapshot(std::path::Path::new(&dir), admin.config.coin)
+    {
+        Ok(info) => {
+            tracing::info!(
+                "snapshot of the index in {dir} at height {} in {:.1?}",
+                info.height.map_or("-".into(), |h| h.to_string()),
+                started.elapsed()
+            );
+            Ok(json!({
+                "dir": dir,
+                "height": info.height,
+                "tip": info.tip,
+                "tx_count": info.tx_count,
+                "coin": admin.config.coin.name(),
+                "net": admin.config.coin.net(),
+                "seconds": started.elapsed().as_secs_f64(),
+            }))
+        }
+        Err(e) => Err(AdminError::bad_request(format!("{e:#}"))),
     }
 }
 

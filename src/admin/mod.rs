@@ -12,7 +12,7 @@
 //! (`ferrum rpc`), `text` (the tables `electrumx_rpc` prints), `summary` (`LOG_SESSIONS`: the
 //! session table, logged periodically).
 
-mod client;
+pub mod client;
 mod commands;
 mod listener;
 mod summary;
@@ -112,7 +112,8 @@ impl Admin {
         }
     }
 
-    fn shared(&self) -> Option<&Arc<Shared>> {
+    /// The sessions' shared state, once the daemon is connected.
+    pub fn shared(&self) -> Option<&Arc<Shared>> {
         self.running.get().map(|(s, _)| s)
     }
 

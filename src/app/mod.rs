@@ -4,6 +4,7 @@
 
 mod demo;
 mod query_cmd;
+mod snapshot_cmd;
 
 pub(crate) use query_cmd::script_key;
 
@@ -53,6 +54,7 @@ pub fn run(config: Config, command: Command) -> Result<()> {
         } => query_cmd::run(&config, &target, json, limit),
         Command::Demo { blocks, dir } => demo::run(&config, blocks, dir),
         Command::Rpc(args) => crate::admin::run_client(&config, &args),
+        Command::Snapshot { dir, port } => snapshot_cmd::run(&config, &dir, port),
     }
 }
 

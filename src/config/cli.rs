@@ -67,6 +67,11 @@ options! {
     MAX_SESSIONS_PER_IP = "max_sessions_per_ip", "--max-sessions-per-ip",
         "FERRUM_MAX_SESSIONS_PER_IP";
     PER_IP_EXEMPT = "per_ip_exempt", "--per-ip-exempt", "FERRUM_PER_IP_EXEMPT";
+    PROXY_FROM = "proxy_from", "--proxy-from", "FERRUM_PROXY_FROM";
+    HEALTH_MAX_LAG_BLOCKS = "health_max_lag_blocks", "--health-max-lag-blocks",
+        "FERRUM_HEALTH_MAX_LAG_BLOCKS";
+    HEALTH_MAX_LAG_SECS = "health_max_lag_secs", "--health-max-lag-secs",
+        "FERRUM_HEALTH_MAX_LAG_SECS";
     BANNER_FILE = "banner_file", "--banner-file", "BANNER_FILE";
     DONATION_ADDRESS = "donation_address", "--donation-address", "DONATION_ADDRESS";
     SSL_CERTFILE = "ssl_certfile", "--ssl-certfile", "SSL_CERTFILE";
@@ -148,6 +153,19 @@ pub(crate) enum Sub {
     /// uses (command line, environment, config file), or --port on localhost.
     #[command(after_help = AFTER_HELP)]
     Rpc(crate::admin::RpcArgs),
+    /// Copy the index, consistently, into DIR (new or empty), to start another replica from.
+    ///
+    /// With Ferrum running, its admin RPC (the rpc:// entry of SERVICES, or --port) makes the
+    /// copy while it serves; otherwise the index is opened and copied here. Hard links where
+    /// DIR is on the index's filesystem, copies otherwise. Prints the tip the copy holds.
+    #[command(after_help = AFTER_HELP)]
+    Snapshot {
+        /// Where the copy goes: a new or empty directory.
+        dir: PathBuf,
+        /// Admin RPC port on localhost (default: the rpc:// entry of SERVICES).
+        #[arg(short = 'p', long, value_name = "PORT")]
+        port: Option<u16>,
+    },
     /// Start a local regtest bitcoind, mine a demo chain and serve it.
     ///
     /// Runs on regtest: NET defaults to regtest here and any other network is an error.
@@ -477,6 +495,9 @@ pub(crate) struct GlobalOpts {
 
     #[command(flatten)]
     pub peers: super::peers::PeerOpts,
+
+    #[command(flatten)]
+    pub fleet: super::fleet::FleetOpts,
 }
 
 impl GlobalOpts {
@@ -514,7 +535,13 @@ impl GlobalOpts {
             "anon_logs" => return self.anon_logs.then(|| "true".to_string()),
             "log_sessions" => &self.log_sessions,
             "metrics" => &self.metrics,
-            key => return self.limits.value(key).or_else(|| self.peers.value(key)),
+            key => {
+                return self
+                    .limits
+                    .value(key)
+                    .or_else(|| self.peers.value(key))
+                    .or_else(|| self.fleet.value(key));
+            }
         };
         value.clone()
     }

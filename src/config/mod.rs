@@ -16,11 +16,13 @@
 mod cli;
 mod daemon_url;
 mod file;
+mod fleet;
 mod limits;
 mod peers;
 mod services;
 mod values;
 
+pub use fleet::FleetSettings;
 pub use services::{Service, ServiceProtocol};
 
 use crate::chain::{COINS, Coin};
@@ -56,6 +58,8 @@ pub enum Command {
     Demo { blocks: u32, dir: Option<PathBuf> },
     /// `ferrum rpc [--port N] <COMMAND> [ARGS]`: one admin RPC request.
     Rpc(crate::admin::RpcArgs),
+    /// `ferrum snapshot [--port N] DIR`: a consistent copy of the index.
+    Snapshot { dir: PathBuf, port: Option<u16> },
 }
 
 /// The validated configuration.
@@ -102,6 +106,8 @@ pub struct Config {
     pub limits: crate::limits::Settings,
     /// Peer discovery (PEER_DISCOVERY, PEER_ANNOUNCE, TOR_PROXY_*, BLACKLIST_URL...).
     pub peers: crate::peers::PeerSettings,
+    /// Behind a load balancer (FERRUM_PROXY_FROM, FERRUM_HEALTH_MAX_LAG_*).
+    pub fleet: FleetSettings,
 }
 
 impl fmt::Debug for Config {
@@ -140,6 +146,7 @@ impl fmt::Debug for Config {
             .field("log_sessions", &self.log_sessions)
             .field("limits", &self.limits)
             .field("peers", &self.peers)
+            .field("fleet", &self.fleet)
             .finish()
     }
 }
@@ -234,6 +241,7 @@ pub fn load_from(
         },
         Some(cli::Sub::Demo { blocks, dir }) => Command::Demo { blocks, dir },
         Some(cli::Sub::Rpc(args)) => Command::Rpc(args),
+        Some(cli::Sub::Snapshot { dir, port }) => Command::Snapshot { dir, port },
         // Needs no configuration: `main` answers it (`coins_requested`) before any is read.
         Some(cli::Sub::Coins) => bail!("`ferrum coins` reads no configuration"),
     };
@@ -365,6 +373,7 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
         ],
     };
     let peers = peers::build(layers, coin, home)?;
+    let fleet = fleet::build(layers)?;
     let report_kind = if peers.allow_private {
         services::Kind::ReportPrivate
     } else {
@@ -438,6 +447,7 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
             .map_or(Duration::from_secs(3600), Duration::from_secs),
         limits: limits::build(layers)?,
         peers,
+        fleet,
     })
 }
 

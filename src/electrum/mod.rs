@@ -44,6 +44,8 @@ pub struct Settings {
     pub limits: crate::limits::Settings,
     /// Serve `daemon.passthrough`.
     pub daemon_passthrough: bool,
+    /// `FERRUM_PROXY_FROM`: load balancers sending PROXY protocol headers.
+    pub proxy_from: Vec<crate::limits::Cidr>,
 }
 
 impl Settings {
@@ -58,6 +60,7 @@ impl Settings {
             history_cache_bytes: c.cache_mb * 1024 * 1024 / 10,
             limits: c.limits.clone(),
             daemon_passthrough: c.daemon_passthrough,
+            proxy_from: c.fleet.proxy_from.clone(),
         }
     }
 

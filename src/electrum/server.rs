@@ -126,14 +126,16 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         .build()
         .context("cannot start the network runtime")?;
     let admin_tasks = rt.block_on(crate::admin::listen(&rpc, admin.clone()))?;
-    // Bound now so that a bad address fails at once; served once the sessions exist.
-    let metrics = match &config.metrics {
-        Some(address) => Some(
-            rt.block_on(crate::metrics::http::bind(address))
-                .with_context(|| format!("--metrics: cannot listen on {address}"))?,
-        ),
-        None => None,
-    };
+    // Served from now on: /health answers 503 while connecting and syncing.
+    if let Some(address) = &config.metrics {
+        let l = rt
+            .block_on(crate::metrics::http::bind(address))
+            .with_context(|| format!("--metrics: cannot listen on {address}"))?;
+        if let Ok(a) = l.local_addr() {
+            tracing::info!("metrics on http://{a}/metrics, health on http://{a}/health");
+        }
+        rt.spawn(crate::metrics::http::serve(l, admin.clone()));
+    }
 
     // Connect on a helper thread, so that a stop is heard while bitcoind warms up.
     let connecting = {
@@ -156,7 +158,8 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         Err(_) => bail!("the connect thread panicked"),
     };
     let daemon = indexer.daemon().clone();
-    let mempool = Arc::new(Mempool::new());
+    let mempool =
+        Arc::new(Mempool::new().keeping_raw_in(&config.db_dir, crate::mempool::RAW_COMPACT_MIN));
     let shared = Arc::new(Shared::new(
         config.coin,
         Query::new(store.clone()),
@@ -167,16 +170,6 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
     admin.set_running(shared.clone(), indexer.clone());
     admin.set_phase(Phase::Syncing);
 
-    if let Some(l) = metrics {
-        if let Ok(a) = l.local_addr() {
-            tracing::info!("metrics on http://{a}/metrics");
-        }
-        rt.spawn(crate::metrics::http::serve(
-            l,
-            shared.clone(),
-            store.clone(),
-        ));
-    }
     rt.spawn(crate::admin::log_sessions(
         shared.clone(),
         config.log_sessions,
@@ -283,6 +276,10 @@ impl listen::Sessions for SpawnSessions {
 
     fn paused(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
         Some(self.0.limits.paused())
+    }
+
+    fn proxies(&self) -> &[crate::limits::Cidr] {
+        &self.0.settings.proxy_from
     }
 
     fn serve(&self, channel: Channel, peer: SocketAddr, transport: &'static str) {
@@ -419,5 +416,6 @@ fn follow(
             let _ = shared.events.send(Arc::new(ev));
         }
         last = tip;
+        shared.mempool.maintain();
     })
 }

@@ -198,6 +198,8 @@ pub struct Limits {
     max_sessions: AtomicUsize,
     table: Mutex<Table>,
     paused: watch::Sender<bool>,
+    /// Set by [`Limits::drain`]: the listeners stay closed for good.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Limits {
@@ -208,7 +210,23 @@ impl Limits {
             settings,
             table: Mutex::new(Table::default()),
             paused: watch::Sender::new(false),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Stops accepting connections for good (the admin RPC's `drain`, before an upgrade):
+    /// sessions already open go on; `GET /health` turns 503 so that load balancers send new
+    /// clients elsewhere.
+    pub fn drain(&self) {
+        if !self.draining.swap(true, Ordering::Relaxed) {
+            tracing::info!("draining: no new connections; open sessions go on");
+        }
+        self.paused.send_replace(true);
+    }
+
+    /// Whether [`Limits::drain`] was called.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     pub fn settings(&self) -> &Settings {
@@ -451,7 +469,7 @@ impl Limits {
             t.counted = t.counted.saturating_sub(1);
         }
         let low = self.max_sessions() * 19 / 20;
-        if *self.paused.borrow() && t.counted <= low {
+        if *self.paused.borrow() && t.counted <= low && !self.draining() {
             tracing::info!("resuming listening for incoming connections");
             self.paused.send_replace(false);
         }

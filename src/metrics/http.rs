@@ -1,10 +1,11 @@
-//! The Prometheus endpoint: `GET /metrics` over HTTP/1.1 (hyper), text exposition format.
-//! Any other path is 404, any other method 405. Connections that stall are dropped, so a slow
-//! scraper cannot hold resources.
+//! The metrics listener (`FERRUM_METRICS`), HTTP/1.1 (hyper): `GET /metrics` in Prometheus'
+//! text exposition format, and `GET /health` for load balancers ([`super::health`]), served
+//! from start-up on (so a replica still syncing answers 503). Any other path is 404, any other
+//! method 405. Connections that stall are dropped, so a slow scraper cannot hold resources.
 
+use super::health::{self, Phase};
 use super::render;
-use crate::electrum::Shared;
-use crate::store::Store;
+use crate::admin::Admin;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -24,8 +25,8 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
-/// Serves scrapes until the task is aborted.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, store: Arc<Store>) {
+/// Serves scrapes and health checks until the task is aborted.
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -35,11 +36,11 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, store: Arc<Store>
                 continue;
             }
         };
-        let (shared, store) = (shared.clone(), store.clone());
+        let admin = admin.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
-                let (shared, store) = (shared.clone(), store.clone());
-                async move { Ok::<_, Infallible>(respond(&req, shared, store).await) }
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(respond(&req, admin).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -50,22 +51,25 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, store: Arc<Store>
     }
 }
 
-async fn respond(
-    req: &Request<Incoming>,
-    shared: Arc<Shared>,
-    store: Arc<Store>,
-) -> Response<Full<Bytes>> {
-    if req.uri().path() != "/metrics" {
+async fn respond(req: &Request<Incoming>, admin: Arc<Admin>) -> Response<Full<Bytes>> {
+    let path = req.uri().path();
+    if path != "/metrics" && path != "/health" {
         return plain(
             StatusCode::NOT_FOUND,
-            "not found; metrics are at /metrics\n",
+            "not found; metrics are at /metrics, health at /health\n",
         );
     }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
     }
+    if path == "/health" {
+        return health_check(&admin);
+    }
     // RocksDB property reads and /proc: blocking, though short.
-    let text = tokio::task::spawn_blocking(move || render(Some(&shared), Some(&store))).await;
+    let text = tokio::task::spawn_blocking(move || {
+        render(admin.shared().map(|s| &**s), Some(&admin.store))
+    })
+    .await;
     match text {
         Ok(text) => {
             let mut r = Response::new(Full::new(Bytes::from(text)));
@@ -80,6 +84,39 @@ async fn respond(
             &format!("metrics failed: {e}\n"),
         ),
     }
+}
+
+/// `GET /health`: 200 or 503, one line of JSON (see [`health::judge`]).
+fn health_check(admin: &Admin) -> Response<Full<Bytes>> {
+    let phase = match admin.phase() {
+        crate::admin::Phase::Connecting => Phase::Starting,
+        crate::admin::Phase::Syncing => Phase::Syncing,
+        crate::admin::Phase::Serving if admin.shared().is_some_and(|s| s.limits.draining()) => {
+            Phase::Draining
+        }
+        crate::admin::Phase::Serving => Phase::Serving,
+        crate::admin::Phase::Stopping => Phase::Stopping,
+    };
+    let fleet = &admin.config.fleet;
+    let (ok, body) = health::judge(
+        phase,
+        health::observed(),
+        fleet.health_max_lag_blocks,
+        fleet.health_max_lag,
+    );
+    let mut r = plain(
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &format!("{body}\n"),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {

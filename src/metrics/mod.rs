@@ -1,5 +1,5 @@
 //! Metrics and logs for operators: Prometheus metrics (served by [`http`] when `--metrics` is
-//! set) and ElectrumX's `ANON_LOGS` ([`logs`]).
+//! set), the load balancers' `GET /health` ([`health`]) and ElectrumX's `ANON_LOGS` ([`logs`]).
 //!
 //! Metrics live in one process-wide registry so that the layers record them with one call and
 //! no plumbing: the session calls [`request`] once per request, the follow loop
@@ -10,6 +10,7 @@
 //!
 //! Every metric name is listed in [`NAMES`] (and in `docs/METRICS.md`).
 
+pub mod health;
 pub mod http;
 pub mod logs;
 
@@ -38,6 +39,7 @@ pub const NAMES: &[&str] = &[
     "ferrum_request_duration_seconds",
     "ferrum_mempool_txs",
     "ferrum_mempool_vbytes",
+    "ferrum_mempool_raw_file_bytes",
     "ferrum_cache_lookups_total",
     "ferrum_db_size_bytes",
     "ferrum_peers",
@@ -64,6 +66,7 @@ struct Metrics {
     latency: HistogramVec,
     mempool_txs: IntGauge,
     mempool_vbytes: IntGauge,
+    mempool_raw_file: IntGauge,
     cache: IntCounterVec,
     db_size: IntGaugeVec,
     peers: IntGaugeVec,
@@ -143,6 +146,10 @@ impl Metrics {
                 "ferrum_mempool_vbytes",
                 "Virtual size of the mempool's transactions",
             ),
+            mempool_raw_file: gauge(
+                "ferrum_mempool_raw_file_bytes",
+                "Bytes in the file of mempool transactions' raw bytes, live and dead",
+            ),
             cache: counters(
                 "ferrum_cache_lookups_total",
                 "Cache lookups by cache (history, fee, output_count, header_merkle) and result (hit, miss)",
@@ -219,6 +226,8 @@ pub fn follow_round(shared: &Shared, tip_height: Option<u32>) {
     let m = &*METRICS;
     m.follow_rounds.inc();
     m.index_height.set(tip_height.map_or(-1, i64::from));
+    m.mempool_raw_file
+        .set(gauge_value(shared.mempool.raw_file_bytes()));
     let mempool = shared.mempool.read();
     m.mempool_txs.set(gauge_value(mempool.len() as u64));
     m.mempool_vbytes.set(gauge_value(mempool.vsize()));

@@ -23,8 +23,10 @@
 pub mod keys;
 pub mod outpoints;
 mod read;
+mod snapshot;
 mod tipstate;
 
+pub use snapshot::SnapshotInfo;
 pub use tipstate::{ChunkedVec, TipState};
 
 use crate::chain::Coin;

@@ -171,8 +171,12 @@ impl Indexer {
         while !stop.load(Ordering::Relaxed) {
             let info = self.daemon.blockchain_info()?;
             crate::metrics::daemon_height(info.blocks);
+            crate::metrics::health::daemon_best(info.blocks);
             let tip = self.store.tip();
             if tip.tip_hash() == Some(info.best_block_hash) {
+                if let Some(h) = tip.height() {
+                    crate::metrics::health::caught_up(h.0);
+                }
                 break;
             }
             let fork = self.find_fork()?;

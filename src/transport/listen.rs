@@ -6,14 +6,23 @@
 //! (TLS, WebSocket or both) that fails or takes longer than [`HANDSHAKE_TIMEOUT`] closes that
 //! connection only: garbage, a plain client on a TLS port and the like never reach a session.
 //! With a TLS service, [`TlsCerts::watch`] runs beside the listeners to reload the certificate.
+//!
+//! Behind a load balancer ([`Sessions::proxies`], `FERRUM_PROXY_FROM`), a connection from a
+//! listed proxy must start with a PROXY protocol header ([`super::proxy`]), before any TLS or
+//! WebSocket bytes, and the client address it names is the one admitted and served; any other
+//! connection must not carry one. Both refusals are logged (rate-limited) and close only that
+//! connection. The header counts against the handshake's time.
 
+use super::proxy::{self, Header, Prefixed};
 use super::tls::TlsCerts;
 use super::{Channel, newline_channel, ws};
 use crate::config::{Service, ServiceProtocol};
+use crate::limits::{Cidr, net};
 use anyhow::{Context, Result, anyhow};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -33,6 +42,12 @@ pub trait Sessions: Send + Sync + 'static {
     /// never pause.
     fn paused(&self) -> Option<watch::Receiver<bool>> {
         None
+    }
+
+    /// The load balancers whose connections carry a PROXY header (and whose only); empty:
+    /// none, and no connection is read before its handshake.
+    fn proxies(&self) -> &[Cidr] {
+        &[]
     }
 
     /// Serves one connection (spawns its session).
@@ -140,26 +155,43 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
     };
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
-                if !ctx.sessions.admit(peer, ctx.name) {
+            Ok((stream, conn_peer)) => {
+                let proxies = ctx.sessions.proxies();
+                let expect_headers = !proxies.is_empty();
+                let from_proxy = net::listed(proxies, net::canonical(conn_peer.ip()));
+                // A proxied client is admitted once its header names it.
+                if !from_proxy && !ctx.sessions.admit(conn_peer, ctx.name) {
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
-                if ctx.protocol == ServiceProtocol::Tcp {
+                if ctx.protocol == ServiceProtocol::Tcp && !expect_headers {
                     // No handshake: serve at once.
                     let (r, w) = stream.into_split();
                     let channel = newline_channel(r, w, ctx.max_recv);
-                    ctx.sessions.serve(channel, peer, ctx.name);
+                    ctx.sessions.serve(channel, conn_peer, ctx.name);
                     continue;
                 }
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(stream, &ctx));
-                    match handshake.await {
-                        Ok(Ok(channel)) => ctx.sessions.serve(channel, peer, ctx.name),
-                        Ok(Err(e)) => tracing::debug!("{}://{peer}: {e}", ctx.name),
-                        Err(_) => tracing::debug!("{}://{peer}: handshake timed out", ctx.name),
+                    let connect = async {
+                        let (stream, peer) = if expect_headers {
+                            proxied(stream, conn_peer, from_proxy, ctx.name).await?
+                        } else {
+                            (Prefixed::new(Vec::new(), stream), conn_peer)
+                        };
+                        if from_proxy && !ctx.sessions.admit(peer, ctx.name) {
+                            return Err(None::<String>);
+                        }
+                        let channel = handshake(stream, &ctx).await.map_err(Some)?;
+                        Ok((channel, peer))
+                    };
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, connect).await {
+                        Ok(Ok((channel, peer))) => ctx.sessions.serve(channel, peer, ctx.name),
+                        Ok(Err(None)) => {}
+                        Ok(Err(Some(e))) => tracing::debug!("{}://{conn_peer}: {e}", ctx.name),
+                        Err(_) => {
+                            tracing::debug!("{}://{conn_peer}: handshake timed out", ctx.name)
+                        }
                     }
                 });
             }
@@ -172,8 +204,53 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Ctx>) {
     }
 }
 
-/// The TLS and/or WebSocket handshakes of a connection to an ssl, ws or wss service.
-async fn handshake(stream: TcpStream, ctx: &Ctx) -> Result<Channel, String> {
+/// Reads the PROXY header a connection from a proxy must start with (and one from anyone
+/// else must not); the stream with what was read past the header, and the client's address.
+/// A refusal is logged here (rate-limited) and is `Err(None)`.
+async fn proxied(
+    mut stream: TcpStream,
+    conn_peer: SocketAddr,
+    from_proxy: bool,
+    transport: &str,
+) -> Result<(Prefixed<TcpStream>, SocketAddr), Option<String>> {
+    let refuse = |why: String| {
+        crate::limited!(
+            "proxy",
+            warn,
+            "{transport}://{}: refused: {why}",
+            crate::metrics::logs::addr(&conn_peer)
+        );
+        None
+    };
+    let (header, rest) = match proxy::read_header(&mut stream).await {
+        Ok(read) => read,
+        // A port probe (connect, close): nothing to warn about.
+        Err(proxy::ProxyError::Empty) => return Err(None),
+        Err(e) => return Err(refuse(e.to_string())),
+    };
+    let peer = match (from_proxy, header) {
+        (true, Some(Header::Proxied { source, .. })) => source,
+        (true, Some(Header::Local)) => conn_peer,
+        (true, None) => {
+            return Err(refuse(
+                "no PROXY header from a proxy (FERRUM_PROXY_FROM)".into(),
+            ));
+        }
+        (false, Some(_)) => {
+            return Err(refuse(
+                "a PROXY header from an address not in FERRUM_PROXY_FROM".into(),
+            ));
+        }
+        (false, None) => conn_peer,
+    };
+    Ok((Prefixed::new(rest, stream), peer))
+}
+
+/// The TLS and/or WebSocket handshakes of a connection (none for tcp).
+async fn handshake<S>(stream: S, ctx: &Ctx) -> Result<Channel, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let acceptor = || {
         ctx.tls
             .as_ref()
@@ -201,6 +278,10 @@ async fn handshake(stream: TcpStream, ctx: &Ctx) -> Result<Channel, String> {
                 .await
                 .map_err(|e| format!("WebSocket handshake failed: {e}"))
         }
-        ServiceProtocol::Tcp | ServiceProtocol::Rpc => Err("not a handshake service".into()),
+        ServiceProtocol::Tcp => {
+            let (r, w) = tokio::io::split(stream);
+            Ok(newline_channel(r, w, ctx.max_recv))
+        }
+        ServiceProtocol::Rpc => Err("not a client service".into()),
     }
 }

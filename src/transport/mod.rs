@@ -2,10 +2,12 @@
 //! connection into a [`Channel`] (incoming frames, outgoing messages), so sessions never see
 //! sockets. Newline framing with ElectrumX's MAX_RECV rule serves TCP and TLS (`ssl`);
 //! [`ws`] frames WebSocket messages (`ws`, `wss`); [`tls`] holds the reloadable certificate;
-//! [`listen`] accepts on every client service and runs the handshakes.
+//! [`listen`] accepts on every client service and runs the handshakes; [`proxy`] reads the
+//! PROXY protocol header a load balancer puts in front of them.
 
 pub mod listen;
 pub mod pausable;
+pub mod proxy;
 pub mod tls;
 pub mod ws;
 

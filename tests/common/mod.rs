@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod electrum;
+pub mod haproxy;
 pub mod model;
 pub mod peers;
 pub mod server;

@@ -61,7 +61,24 @@ impl FerrumServer {
         panic!("ferrum did not start: {last}");
     }
 
-    fn try_start(d: &Bitcoind, env: &[(&str, &str)]) -> Result<FerrumServer, String> {
+    /// [`FerrumServer::start`] without waiting for the port (it opens once synced): for
+    /// tests that watch a replica start. [`FerrumServer::wait_ready`] waits for it.
+    pub fn start_unready(d: &Bitcoind, env: &[(&str, &str)]) -> FerrumServer {
+        let mut s = Self::new(d, env);
+        if let Err(e) = s.launch() {
+            panic!("ferrum did not start: {e}");
+        }
+        s
+    }
+
+    /// Waits until the port accepts (see [`FerrumServer::start_unready`]).
+    pub fn wait_ready(&mut self) {
+        if let Err(e) = self.wait_port() {
+            panic!("ferrum did not get ready: {e}");
+        }
+    }
+
+    fn new(d: &Bitcoind, env: &[(&str, &str)]) -> FerrumServer {
         let mut s = FerrumServer {
             child: None,
             dir: tempfile::tempdir().expect("tempdir"),
@@ -75,6 +92,11 @@ impl FerrumServer {
             cookie: d.cookie_file(),
         };
         s.stderr_path = s.dir.path().join("ferrum.stderr");
+        s
+    }
+
+    fn try_start(d: &Bitcoind, env: &[(&str, &str)]) -> Result<FerrumServer, String> {
+        let mut s = Self::new(d, env);
         s.spawn()?;
         Ok(s)
     }
@@ -82,6 +104,11 @@ impl FerrumServer {
     /// Starts the process on this server's directory and port (its stderr appended to the
     /// file), and waits until the port accepts.
     fn spawn(&mut self) -> Result<(), String> {
+        self.launch()?;
+        self.wait_port()
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
         let port = self.port;
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -108,6 +135,11 @@ impl FerrumServer {
             .stdout(Stdio::null())
             .stderr(stderr);
         self.child = Some(c.spawn().map_err(|e| format!("spawn ferrum: {e}"))?);
+        Ok(())
+    }
+
+    fn wait_port(&mut self) -> Result<(), String> {
+        let port = self.port;
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
