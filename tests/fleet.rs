@@ -351,39 +351,71 @@ fn proxy_protocol_v1_v2_over_tcp_and_tls() {
     drop(h);
 }
 
-/// The scenario of `tests/limits.rs` through HAProxy: with the real addresses, a flooder is
-/// throttled and disconnected while a client from another address goes on being served, and
-/// the per-IP cap counts each client address, not the proxy's.
+/// Two replicas on one bitcoind behind HAProxy with PROXY v2: each replica's admin
+/// `sessions` shows the real client addresses; then the scenario of `tests/limits.rs` through
+/// HAProxy: with the real addresses, a flooder is throttled and disconnected while the clients
+/// from other addresses, on its replica and the other, go on being served; and the per-IP cap
+/// counts each client address, not the proxy's.
 #[test]
-fn a_flooder_behind_haproxy_is_limited_alone() {
+fn two_replicas_see_real_addresses_and_limit_a_flooder_alone() {
     let d = Bitcoind::start().unwrap();
     ChainBuilder::new(32).mine_empty(&d, 101).unwrap();
     let tls = Tls::new();
-    let r = Replica::start(
-        &d,
-        &tls,
-        &[
-            ("COST_SOFT_LIMIT", "300"),
-            ("COST_HARD_LIMIT", "1500"),
-            ("REQUEST_SLEEP", "200"),
-            ("SESSION_GROUP_BY_SUBNET_IPV4", "32"),
-            ("FERRUM_MAX_SESSIONS_PER_IP", "2"),
-            ("FERRUM_PER_IP_EXEMPT", "none"),
-        ],
-        true,
-    );
-    let front = free_port();
-    let tcp = r.port();
+    let limits = [
+        ("COST_SOFT_LIMIT", "300"),
+        ("COST_HARD_LIMIT", "1500"),
+        ("REQUEST_SLEEP", "200"),
+        ("SESSION_GROUP_BY_SUBNET_IPV4", "32"),
+        ("FERRUM_MAX_SESSIONS_PER_IP", "2"),
+        ("FERRUM_PER_IP_EXEMPT", "none"),
+    ];
+    let r1 = Replica::start(&d, &tls, &limits, true);
+    let r2 = Replica::start(&d, &tls, &limits, true);
+    let (both, one) = (free_port(), free_port());
     let h = Haproxy::start(
         &[
-            frontend("fe", front, "be", ""),
-            format!("backend be\n    server r 127.0.0.1:{tcp} send-proxy-v2\n\n"),
+            frontend("fe", both, "be", ""),
+            format!(
+                "backend be\n    balance roundrobin\n    server r1 127.0.0.1:{} send-proxy-v2\n    \
+                 server r2 127.0.0.1:{} send-proxy-v2\n\n",
+                r1.port(),
+                r2.port()
+            ),
+            frontend("fe_one", one, "be_one", ""),
+            format!(
+                "backend be_one\n    server r1 127.0.0.1:{} send-proxy-v2\n\n",
+                r1.port()
+            ),
         ]
         .concat(),
-        &[front],
+        &[both, one],
     );
-    let mut flooder = negotiated_from("127.0.0.2", front);
-    let mut polite = negotiated_from("127.0.0.3", front);
+    let mut polite: Vec<Client> = (2..8)
+        .map(|i| negotiated_from(&format!("127.0.0.{i}"), both))
+        .collect();
+    let (on1, on2) = (r1.session_ips(), r2.session_ips());
+    assert_eq!(on1.len(), 3, "round robin: {on1:?} {on2:?}");
+    assert_eq!(on2.len(), 3, "round robin: {on1:?} {on2:?}");
+    let all: BTreeSet<String> = on1.union(&on2).cloned().collect();
+    assert_eq!(
+        all,
+        ips(&[
+            "127.0.0.2",
+            "127.0.0.3",
+            "127.0.0.4",
+            "127.0.0.5",
+            "127.0.0.6",
+            "127.0.0.7"
+        ]),
+        "each replica shows its clients' own addresses, never the proxy's"
+    );
+
+    let mut flooder = negotiated_from("127.0.0.8", both);
+    let flooded = if r1.session_ips().contains("127.0.0.8") {
+        &r1
+    } else {
+        &r2
+    };
     let (mut served, mut refused, mut polite_ok) = (0, None, 0);
     for _ in 0..1000 {
         match flooder.try_request("blockchain.block.headers", json!([0, 2016])) {
@@ -394,37 +426,47 @@ fn a_flooder_behind_haproxy_is_limited_alone() {
             }
             None => break,
         }
-        let r = polite.request("server.ping", json!([]));
-        polite_ok += usize::from(r.get("result") == Some(&Value::Null));
+        for c in polite.iter_mut() {
+            let r = c.request("server.ping", json!([]));
+            polite_ok += usize::from(r.get("result") == Some(&Value::Null));
+        }
     }
     assert!(served > 5, "the flooder was served first: {served}");
     let refused = refused.unwrap_or(Value::Null);
     assert_eq!(refused["error"]["code"], json!(-101), "{refused}");
     assert!(flooder.closes_within(SOON), "and disconnected");
     assert_eq!(
-        polite_ok, served,
-        "the polite client was answered every time"
+        polite_ok,
+        served * polite.len(),
+        "the others were answered every time"
+    );
+    for c in polite.iter_mut() {
+        assert_eq!(c.request("server.ping", json!([]))["result"], Value::Null);
+    }
+    assert_eq!(
+        flooded.log_lines(&["closing session over resource usage"]),
+        1,
+        "{}",
+        flooded.s.stderr_tail(20)
     );
     assert_eq!(
-        polite.request("server.ping", json!([]))["result"],
-        Value::Null
+        flooded.log_lines(&["tcp://127.0.0.8:", "closing session over resource usage"]),
+        1,
+        "the flooder is disconnected as itself"
     );
-    assert_eq!(
-        r.log_lines(&["tcp://127.0.0.3:", "concurrency"]),
-        0,
-        "the polite client was never throttled"
-    );
-    assert!(
-        r.log_lines(&["tcp://127.0.0.2:", "closing session over resource usage"]) == 1,
-        "the flooder is disconnected as itself: {}",
-        r.s.stderr_tail(20)
-    );
+    for r in [&r1, &r2] {
+        assert_eq!(
+            r.log_lines(&["concurrency"]) - r.log_lines(&["tcp://127.0.0.8:", "concurrency"]),
+            0,
+            "nobody else was throttled: {}",
+            r.s.stderr_tail(20)
+        );
+    }
 
-    // Per-IP cap 2: a third session from 127.0.0.4 is closed; 127.0.0.5 is served.
-    let _two: Vec<Client> = (0..2)
-        .map(|_| negotiated_from("127.0.0.4", front))
-        .collect();
-    let mut third = Client::connect_from("127.0.0.4", front);
+    // Per-IP cap 2, on the one-replica frontend: a third session from 127.0.0.9 is closed;
+    // 127.0.0.10 is served.
+    let _two: Vec<Client> = (0..2).map(|_| negotiated_from("127.0.0.9", one)).collect();
+    let mut third = Client::connect_from("127.0.0.9", one);
     let id = third.send("server.version", json!(["fleet-test", "1.4"]));
     assert!(
         third
@@ -433,12 +475,12 @@ fn a_flooder_behind_haproxy_is_limited_alone() {
             && third.closes_within(SOON),
         "a third session from one client address is refused"
     );
-    let mut other = negotiated_from("127.0.0.5", front);
+    let mut other = negotiated_from("127.0.0.10", one);
     assert_eq!(
         other.request("server.ping", json!([]))["result"],
         Value::Null
     );
-    assert!(r.log_count("sessions from 127.0.0.4 already") >= 1);
+    assert!(r1.log_count("sessions from 127.0.0.9 already") >= 1);
     drop(h);
 }
 
@@ -588,12 +630,8 @@ fn a_replica_started_from_a_snapshot_resumes_from_its_tip() {
     let d = Bitcoind::start().unwrap();
     let mut b = ChainBuilder::new(34);
     b.mine_empty(&d, 110).unwrap();
-    let mut scripts = Vec::new();
     for _ in 0..8 {
         let txs: Vec<_> = (0..6).map(|_| b.random_tx().unwrap()).collect();
-        for tx in &txs {
-            scripts.extend(tx.output.iter().map(|o| o.script_pubkey.clone()));
-        }
         b.mine_txs(&d, txs).unwrap();
     }
     let tls = Tls::new();
@@ -674,10 +712,23 @@ fn a_replica_started_from_a_snapshot_resumes_from_its_tip() {
         log.contains(&format!("opened at height {copied_height}")),
         "resumed from the copy's tip:\n{log}"
     );
+    // Every output script of the chain, coinbases included, from bitcoind.
+    let mut scripts = BTreeSet::new();
+    for height in 0..=tip {
+        let hash = d.rpc("getblockhash", json!([height])).unwrap();
+        let block = d.rpc("getblock", json!([hash, 2])).unwrap();
+        for tx in block["tx"].as_array().unwrap() {
+            for out in tx["vout"].as_array().unwrap() {
+                scripts.insert(out["scriptPubKey"]["hex"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert!(scripts.len() > 100, "{}", scripts.len());
     let mut a = negotiated_from("127.0.0.2", source.port());
     let mut c = negotiated_from("127.0.0.2", replica.port());
     for script in &scripts {
-        let sh = ferrum::types::scripthash_hex(script);
+        let bytes = ferrum::types::hex_to_bytes(script).unwrap();
+        let sh = ferrum::types::scripthash_hex(bitcoin::Script::from_bytes(&bytes));
         for method in [
             "blockchain.scripthash.get_history",
             "blockchain.scripthash.get_balance",

@@ -118,7 +118,7 @@ mod tests {
         let info = store.snapshot(&empty, coin).expect("snapshot");
         assert_eq!(info, SnapshotInfo::of(&store.tip()));
         let copy = Store::open_read_only(&empty, coin, 8).expect("copy opens");
-        let got = copy.db.get_cf(copy.cf(CF_META), b"test-key").expect("get");
+        let got = copy.get(CF_META, b"test-key").expect("get");
         assert_eq!(
             got.as_deref(),
             Some(&b"value"[..]),
