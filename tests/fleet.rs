@@ -1,9 +1,9 @@
 //! Ferrum replicas behind the real HAProxy (Debian's `haproxy`), on loopback: the PROXY
-//! protocol v1 and v2 over tcp and TLS (HAProxy terminating it, and passing it through), the
-//! clients' real addresses in each replica's admin `sessions` and resource controls, refusals
-//! of missing, misplaced and malformed headers that leave other sessions alone, `GET /health`
-//! keeping a starting or stale replica out of rotation, failover with resubscription, and a
-//! replica started from `ferrum snapshot` of a live one.
+//! protocol v1 and v2 over tcp, TLS (HAProxy terminating it, and passing it through) and
+//! WebSocket, the clients' real addresses in each replica's admin `sessions` and resource
+//! controls, refusals of missing, misplaced and malformed headers that leave other sessions
+//! alone, `GET /health` keeping a starting or stale replica out of rotation, failover with
+//! resubscription, draining, and a replica started from `ferrum snapshot` of a live one.
 //!
 //! HAProxy connects to the replicas from 127.0.0.1 (`FERRUM_PROXY_FROM`); clients come from
 //! 127.0.0.2 and up, so a real address is never the proxy's.
@@ -108,21 +108,50 @@ fn tls_request(s: &mut TlsLines, method: &str, params: Value) -> Value {
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
 }
 
+type Ws = tokio_tungstenite::tungstenite::WebSocket<TcpStream>;
+
+/// A WebSocket session from `from` to 127.0.0.1:`port`, after its `server.version`.
+fn ws_session(from: &str, port: u16) -> Ws {
+    let tcp = try_connect_from(from, port).expect("connect");
+    tcp.set_read_timeout(Some(SOON)).unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::tungstenite::client("ws://localhost/", tcp).expect("WebSocket");
+    let r = ws_request(&mut ws, "server.version", json!(["fleet-test", "1.4"]));
+    assert_eq!(r["result"][1], json!("1.4"), "{r}");
+    ws
+}
+
+fn ws_request(ws: &mut Ws, method: &str, params: Value) -> Value {
+    use tokio_tungstenite::tungstenite::Message;
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    ws.send(Message::text(req.to_string()))
+        .expect("send over WebSocket");
+    loop {
+        match ws.read().expect("reply over WebSocket") {
+            Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+            Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
+            _ => {}
+        }
+    }
+}
+
 // ---- replicas ----
 
 /// A Ferrum replica: tcp and ssl services, the admin RPC, the metrics listener.
 struct Replica {
     s: FerrumServer,
     ssl: u16,
+    ws: u16,
     rpc: u16,
     metrics: u16,
 }
 
 impl Replica {
     fn start(d: &Bitcoind, tls: &Tls, extra: &[(&str, &str)], wait: bool) -> Replica {
-        let (ssl, rpc, metrics) = (free_port(), free_port(), free_port());
-        let services =
-            format!("tcp://127.0.0.1:{{port}},ssl://127.0.0.1:{ssl},rpc://127.0.0.1:{rpc}");
+        let (ssl, ws, rpc, metrics) = (free_port(), free_port(), free_port(), free_port());
+        let services = format!(
+            "tcp://127.0.0.1:{{port}},ssl://127.0.0.1:{ssl},ws://127.0.0.1:{ws},rpc://127.0.0.1:{rpc}"
+        );
         let metrics_addr = format!("127.0.0.1:{metrics}");
         let (cert, key) = (
             tls.cert.display().to_string(),
@@ -148,6 +177,7 @@ impl Replica {
         Replica {
             s,
             ssl,
+            ws,
             rpc,
             metrics,
         }
@@ -247,7 +277,7 @@ fn proxy_protocol_v1_v2_over_tcp_and_tls() {
     ChainBuilder::new(31).mine_empty(&d, 101).unwrap();
     let tls = Tls::new();
     let r = Replica::start(&d, &tls, &[], true);
-    let [v1, v2, term, pass, pass_v1] = [(); 5].map(|_| free_port());
+    let [v1, v2, term, pass, pass_v1, ws] = [(); 6].map(|_| free_port());
     let (tcp, ssl) = (r.port(), r.ssl);
     let bundle = tls.bundle.display();
     let config = [
@@ -260,15 +290,21 @@ fn proxy_protocol_v1_v2_over_tcp_and_tls() {
         format!("backend be_pass\n    server r 127.0.0.1:{ssl} send-proxy-v2\n\n"),
         frontend("fe_pass_v1", pass_v1, "be_pass_v1", ""),
         format!("backend be_pass_v1\n    server r 127.0.0.1:{ssl} send-proxy\n\n"),
+        frontend("fe_ws", ws, "be_ws", ""),
+        format!(
+            "backend be_ws\n    server r 127.0.0.1:{} send-proxy-v2\n\n",
+            r.ws
+        ),
     ]
     .concat();
-    let h = Haproxy::start(&config, &[v1, v2, term, pass, pass_v1]);
+    let h = Haproxy::start(&config, &[v1, v2, term, pass, pass_v1, ws]);
 
     let mut c1 = negotiated_from("127.0.0.2", v1);
     let mut c2 = negotiated_from("127.0.0.3", v2);
     let mut t3 = tls_session(&tls, "127.0.0.4", term);
     let mut t4 = tls_session(&tls, "127.0.0.5", pass);
     let mut t5 = tls_session(&tls, "127.0.0.6", pass_v1);
+    let mut w6 = ws_session("127.0.0.9", ws);
     assert_eq!(
         r.session_ips(),
         ips(&[
@@ -276,9 +312,10 @@ fn proxy_protocol_v1_v2_over_tcp_and_tls() {
             "127.0.0.3",
             "127.0.0.4",
             "127.0.0.5",
-            "127.0.0.6"
+            "127.0.0.6",
+            "127.0.0.9"
         ]),
-        "v1, v2, TLS terminated by HAProxy, TLS passed through with v2 and v1"
+        "v1, v2, TLS terminated by HAProxy, TLS passed through with v2 and v1, WebSocket"
     );
 
     // A header from an address that is not a proxy: refused, whatever it claims.
@@ -327,6 +364,10 @@ fn proxy_protocol_v1_v2_over_tcp_and_tls() {
             Value::Null
         );
     }
+    assert_eq!(
+        ws_request(&mut w6, "server.ping", json!([]))["result"],
+        Value::Null
+    );
     let seen = r.session_ips();
     assert_eq!(
         seen,
@@ -336,7 +377,8 @@ fn proxy_protocol_v1_v2_over_tcp_and_tls() {
             "127.0.0.4",
             "127.0.0.5",
             "127.0.0.6",
-            "127.0.0.8"
+            "127.0.0.8",
+            "127.0.0.9"
         ])
     );
     // Refusals are logged with their reason.
@@ -652,19 +694,7 @@ fn a_replica_started_from_a_snapshot_resumes_from_its_tip() {
                 })
                 .count()
         });
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrum"))
-            .args([
-                "--net",
-                "regtest",
-                "snapshot",
-                "--port",
-                &source.rpc.to_string(),
-            ])
-            .arg(&copy_dir)
-            .env_clear()
-            .env("HOME", target.path())
-            .output()
-            .unwrap();
+        let out = snapshot(source.rpc, &copy_dir);
         (out, miner.join().unwrap())
     });
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -677,19 +707,7 @@ fn a_replica_started_from_a_snapshot_resumes_from_its_tip() {
     assert_eq!(mined, 5);
 
     // Into a non-empty directory: refused, nothing touched.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrum"))
-        .args([
-            "--net",
-            "regtest",
-            "snapshot",
-            "--port",
-            &source.rpc.to_string(),
-        ])
-        .arg(&copy_dir)
-        .env_clear()
-        .env("HOME", target.path())
-        .output()
-        .unwrap();
+    let out = snapshot(source.rpc, &copy_dir);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
 
@@ -741,6 +759,24 @@ fn a_replica_started_from_a_snapshot_resumes_from_its_tip() {
             );
         }
     }
+}
+
+/// `ferrum snapshot DIR` through the admin RPC on `rpc_port`.
+fn snapshot(rpc_port: u16, dir: &Path) -> std::process::Output {
+    let home = dir.parent().expect("a parent");
+    std::process::Command::new(env!("CARGO_BIN_EXE_ferrum"))
+        .args([
+            "--net",
+            "regtest",
+            "snapshot",
+            "--port",
+            &rpc_port.to_string(),
+        ])
+        .arg(dir)
+        .env_clear()
+        .env("HOME", home)
+        .output()
+        .unwrap()
 }
 
 fn start_on_copy(d: &Bitcoind, copy: &Path) -> FerrumServer {

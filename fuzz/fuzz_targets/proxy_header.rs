@@ -8,39 +8,12 @@
 //! the bytes after the header come back unchanged, in order, through `Prefixed`.
 #![no_main]
 
+mod common;
+
 use ferrum::transport::proxy::{self, Parsed, Prefixed, V1_MAX, V2_MAX_PAYLOAD};
+use common::{Chunked, ready};
 use libfuzzer_sys::fuzz_target;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
-use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
-
-/// A reader that returns at most `chunk` bytes per read, never pending.
-struct Chunked<'a> {
-    data: &'a [u8],
-    chunk: usize,
-}
-
-impl AsyncRead for Chunked<'_> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let n = self.chunk.min(self.data.len()).min(buf.remaining());
-        buf.put_slice(&self.data[..n]);
-        self.data = &self.data[n..];
-        Poll::Ready(Ok(()))
-    }
-}
-
-/// Runs a future that never waits (the reader above is always ready).
-fn ready<T>(f: impl Future<Output = T>) -> T {
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("waited on a reader that never waits"),
-    }
-}
+use tokio::io::AsyncReadExt;
 
 fuzz_target!(|data: &[u8]| {
     let [chunk, stream @ ..] = data else {

@@ -94,6 +94,13 @@ fn parse_v1(buf: &[u8]) -> Result<Parsed, ProxyError> {
         }
         return Ok(Parsed::Incomplete);
     };
+    // A line feed or carriage return inside the line (UNKNOWN takes any text after it) would
+    // make a prefix of the header an error and the whole of it valid.
+    if window[..cr].iter().any(|b| *b == b'\n' || *b == b'\r') {
+        return Err(ProxyError::V1(
+            "a line feed or carriage return inside the line",
+        ));
+    }
     let line = std::str::from_utf8(&window[..cr]).map_err(|_| ProxyError::V1("not ASCII"))?;
     let fields: Vec<&str> = line.split(' ').collect();
     let header = match fields.get(1).copied() {
@@ -366,6 +373,9 @@ mod tests {
             b"PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n",
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
             b"PROXY \xff\r\n",
+            // Found by the fuzzer: a bare line feed in an UNKNOWN line, then CRLF.
+            b"PROXY UNKNOWN\nx\r\n",
+            b"PROXY UNKNOWN \r \r\n",
         ] {
             assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
