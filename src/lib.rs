@@ -17,6 +17,7 @@ pub mod mempool;
 pub mod metrics;
 pub mod peers;
 pub mod query;
+pub mod silentpayments;
 pub mod store;
 pub mod sync;
 pub mod transport;
