@@ -33,8 +33,8 @@ pub(crate) struct FleetOpts {
     )]
     pub health_max_lag_blocks: Option<String>,
     /// GET /health answers 503 when the served tip was last confirmed to be the daemon's best
-    /// more than this many seconds ago (a stuck or unreachable daemon)
-    /// [env: FERRUM_HEALTH_MAX_LAG_SECS] [default: 60]
+    /// more than this many seconds ago (a stuck or unreachable daemon); at least twice
+    /// DAEMON_POLL_INTERVAL_MEMPOOL [env: FERRUM_HEALTH_MAX_LAG_SECS] [default: 60]
     #[arg(
         long,
         global = true,

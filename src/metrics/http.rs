@@ -98,11 +98,16 @@ fn health_check(admin: &Admin) -> Response<Full<Bytes>> {
         crate::admin::Phase::Stopping => Phase::Stopping,
     };
     let fleet = &admin.config.fleet;
+    // The follow loop confirms the tip at least every mempool poll interval: a window shorter
+    // than two of them would turn a quiet, healthy replica stale between rounds.
+    let max_age = fleet
+        .health_max_lag
+        .max(admin.config.poll_interval_mempool * 2);
     let (ok, body) = health::judge(
         phase,
         health::observed(),
         fleet.health_max_lag_blocks,
-        fleet.health_max_lag,
+        max_age,
     );
     let mut r = plain(
         if ok {
