@@ -8,10 +8,9 @@
 mod common;
 
 use common::pause;
-use common::server::{Client, base_env, free_port};
+use common::server::{Client, admin_request, base_env, free_port};
 use ferrum::chaingen::{Bitcoind, ChainBuilder, OutputType};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -156,16 +155,6 @@ impl Drop for Ferrum {
             eprintln!("---- ferrum stderr ----\n{}\n----", self.stderr());
         }
     }
-}
-
-fn admin_request(port: u16, method: &str, params: Value) -> std::io::Result<Value> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(HANG))?;
-    let req = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
-    s.write_all(format!("{req}\n").as_bytes())?;
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line)?;
-    serde_json::from_str(&line).map_err(std::io::Error::other)
 }
 
 /// 101 blocks, then one paying 50,000 sat to a new P2WPKH address; returns the address.

@@ -12,7 +12,7 @@ mod common;
 
 use common::haproxy::Haproxy;
 use common::pause;
-use common::server::{Client, FerrumServer, free_port, http_get, try_connect_from};
+use common::server::{Client, FerrumServer, admin_request, free_port, http_get, try_connect_from};
 use ferrum::chaingen::{Bitcoind, ChainBuilder};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -188,13 +188,7 @@ impl Replica {
     }
 
     fn admin(&self, method: &str, params: Value) -> Value {
-        let mut s = TcpStream::connect(("127.0.0.1", self.rpc)).expect("admin RPC");
-        s.set_read_timeout(Some(SOON)).unwrap();
-        let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        s.write_all(format!("{req}\n").as_bytes()).unwrap();
-        let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap()
+        admin_request(self.rpc, method, params).unwrap_or_else(|e| panic!("{method}: {e}"))
     }
 
     /// The client addresses (without ports) of the admin RPC's `sessions`.

@@ -81,13 +81,7 @@ pub(super) fn build(layers: &Layers) -> anyhow::Result<FleetSettings> {
     let d = FleetSettings::default();
     Ok(FleetSettings {
         proxy_from: layers
-            .parse(cli::PROXY_FROM, |s| {
-                if s.eq_ignore_ascii_case("none") {
-                    Ok(Vec::new())
-                } else {
-                    Cidr::parse_list(s)
-                }
-            })?
+            .parse(cli::PROXY_FROM, super::limits::cidrs)?
             .unwrap_or(d.proxy_from),
         health_max_lag_blocks: layers
             .parse(cli::HEALTH_MAX_LAG_BLOCKS, |s| {
@@ -104,18 +98,10 @@ pub(super) fn build(layers: &Layers) -> anyhow::Result<FleetSettings> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::load_from;
     use super::FleetSettings;
 
     fn load(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<FleetSettings> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .chain([("HOME".to_string(), "/home/u".to_string())])
-            .collect();
-        let get = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let args = std::iter::once("ferrum").chain(args.iter().copied());
-        load_from(args.map(std::ffi::OsString::from).collect(), &get).map(|(c, _)| c.fleet)
+        super::super::tests::run(args, env).map(|(c, _)| c.fleet)
     }
 
     #[test]

@@ -170,7 +170,8 @@ fn prefix(s: &str, max: u8) -> Result<u8, String> {
     }
 }
 
-fn cidrs(s: &str) -> Result<Vec<Cidr>, String> {
+/// A list of CIDR blocks, or `none` for an empty one.
+pub(super) fn cidrs(s: &str) -> Result<Vec<Cidr>, String> {
     if s.eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }

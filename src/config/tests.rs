@@ -7,7 +7,9 @@ use std::io::Write;
 
 const HOME: &str = "/home/u";
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Config, Command)> {
+/// `load_from` with these arguments and environment (HOME set; `<unset>` removes a variable);
+/// shared with the option modules' own tests.
+pub(super) fn run(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Config, Command)> {
     let mut vars: HashMap<String, String> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

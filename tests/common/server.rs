@@ -17,7 +17,7 @@
 use ferrum::chaingen::Bitcoind;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -618,4 +618,15 @@ pub fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// One request to the admin RPC on 127.0.0.1:`port`: the whole reply (`result` or `error`).
+pub fn admin_request(port: u16, method: &str, params: Value) -> std::io::Result<Value> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(READ_TIMEOUT))?;
+    let req = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params});
+    s.write_all(format!("{req}\n").as_bytes())?;
+    let mut line = String::new();
+    std::io::BufReader::new(s).read_line(&mut line)?;
+    serde_json::from_str(&line).map_err(std::io::Error::other)
 }
