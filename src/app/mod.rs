@@ -114,6 +114,7 @@ pub fn connect_indexer(config: &Config, store: Arc<Store>) -> Result<Indexer> {
         threads: config.index_threads,
         poll_interval: config.poll_interval_blocks,
         zmq_block_endpoint: config.zmq_block_endpoint.clone(),
+        silent_payments: config.silent_payments.enabled,
     };
     Ok(Indexer::new(store, daemon, config.coin, cfg))
 }
@@ -153,6 +154,31 @@ fn print_sizes(store: &Store, txs: u64, what: &str) {
     }
 }
 
+/// The silent payments families per eligible transaction and per taproot output.
+fn print_sp_sizes(store: &Store) -> Result<()> {
+    let (eligible, outputs) = store.sp_counts()?;
+    let size = |cf: &str| {
+        store
+            .cf_sizes()
+            .into_iter()
+            .find(|(n, _)| *n == cf)
+            .map_or(0, |(_, s)| s)
+    };
+    let per = |bytes: u64, n: u64| bytes as f64 / n.max(1) as f64;
+    let (t, o) = (
+        size(crate::store::CF_SP_TWEAKS),
+        size(crate::store::CF_SP_OUTPUTS),
+    );
+    println!(
+        "silent payments: {eligible} eligible txs, {outputs} taproot outputs; sp_tweaks {:.1} \
+         bytes/eligible tx, sp_outputs {:.1} bytes/output ({:.1} bytes/eligible tx in all)",
+        per(t, eligible),
+        per(o, outputs),
+        per(t + o, eligible)
+    );
+    Ok(())
+}
+
 fn sync_once(config: &Config, stop: &AtomicBool) -> Result<()> {
     let indexer = open_indexer(config)?;
     let mut attempt = 0;
@@ -170,6 +196,9 @@ fn sync_once(config: &Config, stop: &AtomicBool) -> Result<()> {
             Err(e) => return Err(e),
         }
     };
+    if indexer.tweaks_pending() {
+        indexer.build_tweaks(stop)?;
+    }
     let store = indexer.store();
     let tip = store.tip();
     let txs = tip.tx_count().max(1);
@@ -184,6 +213,9 @@ fn sync_once(config: &Config, stop: &AtomicBool) -> Result<()> {
         rate(stats.txs),
     );
     print_sizes(store, txs, "index");
+    if store.sp_state().is_some() {
+        print_sp_sizes(store)?;
+    }
     if stats.txs >= crate::sync::COMPACT_AFTER_TXS {
         // Like electrs' --sync-once, exit without compacting: `ferrum` compacts in the
         // background when it next serves, or `ferrum compact` does it now.

@@ -172,6 +172,16 @@ impl Coin for Bitcoin {
         }
         BlockHash::from_byte_array(prev)
     }
+    fn taproot_height(&self) -> Option<u32> {
+        // Bitcoin Core's chainparams: mainnet and testnet3 activated by signalling (their
+        // MinBIP9WarningHeight is this height plus one 2016-block window); testnet4, signet and
+        // regtest have it from the start.
+        Some(match self.network {
+            Network::Bitcoin => 709_632,
+            Network::Testnet => 2_011_968,
+            _ => 0,
+        })
+    }
     fn block_source(&self) -> BlockSource {
         BlockSource::RestWithSpentOutputs
     }

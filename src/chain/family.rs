@@ -226,6 +226,7 @@ fn parse_tx_into(
         txid: engine.finish(format.txid),
         inputs: in_start..block.inputs.len(),
         outputs: out_start..block.outputs.len(),
+        bytes: version_at..r.pos(),
     });
     Ok(TxInfo {
         mweb: flag & FLAG_MWEB != 0,

@@ -103,6 +103,11 @@ pub trait Coin: Send + Sync + 'static {
     }
     /// Which block sources the daemon of this coin offers.
     fn block_source(&self) -> BlockSource;
+    /// The height from which taproot outputs can be spent by key (BIP341), hence where silent
+    /// payments (BIP352) start; `None` for a coin without taproot.
+    fn taproot_height(&self) -> Option<u32> {
+        None
+    }
     /// The scriptPubKey an address pays to, or `None` when it is not an address of this network.
     fn address_to_script(&self, address: &str) -> Option<ScriptBuf>;
     /// The address of a scriptPubKey, when it has one.

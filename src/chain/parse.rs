@@ -54,6 +54,9 @@ pub struct ParsedTx {
     /// Empty for the coinbase.
     pub inputs: Range<usize>,
     pub outputs: Range<usize>,
+    /// The transaction's serialization, as a range of the raw block (what silent payments
+    /// decode again for the inputs' scriptSigs and witnesses).
+    pub bytes: Range<usize>,
 }
 
 /// What indexing needs from a block.
@@ -263,6 +266,7 @@ fn parse_tx_into(
     coinbase: bool,
     block: &mut ParsedBlock,
 ) -> Result<(), ParseError> {
+    let tx_start = r.pos();
     let mut engine = sha256d::Hash::engine();
     engine.input(r.bytes(4)?); // version
     let segwit = r.peek(0) == Some(0) && r.peek(1).is_some_and(|f| f != 0);
@@ -282,6 +286,7 @@ fn parse_tx_into(
         txid,
         inputs: in_start..block.inputs.len(),
         outputs: out_start..block.outputs.len(),
+        bytes: tx_start..r.pos(),
     });
     Ok(())
 }

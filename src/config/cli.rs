@@ -72,6 +72,12 @@ options! {
         "FERRUM_HEALTH_MAX_LAG_BLOCKS";
     HEALTH_MAX_LAG_SECS = "health_max_lag_secs", "--health-max-lag-secs",
         "FERRUM_HEALTH_MAX_LAG_SECS";
+    SILENT_PAYMENTS = "silent_payments", "--silent-payments", "FERRUM_SILENT_PAYMENTS";
+    SP_MAX_LABELS = "sp_max_labels", "--sp-max-labels", "FERRUM_SP_MAX_LABELS";
+    SP_MAX_SUBSCRIPTIONS = "sp_max_subscriptions", "--sp-max-subscriptions",
+        "FERRUM_SP_MAX_SUBSCRIPTIONS";
+    SP_SCAN_THREADS = "sp_scan_threads", "--sp-scan-threads", "FERRUM_SP_SCAN_THREADS";
+    SP_MAX_BLOCKS = "sp_max_blocks", "--sp-max-blocks", "FERRUM_SP_MAX_BLOCKS";
     BANNER_FILE = "banner_file", "--banner-file", "BANNER_FILE";
     DONATION_ADDRESS = "donation_address", "--donation-address", "DONATION_ADDRESS";
     SSL_CERTFILE = "ssl_certfile", "--ssl-certfile", "SSL_CERTFILE";
@@ -498,6 +504,9 @@ pub(crate) struct GlobalOpts {
 
     #[command(flatten)]
     pub fleet: super::fleet::FleetOpts,
+
+    #[command(flatten)]
+    pub silent: super::silent::SilentOpts,
 }
 
 impl GlobalOpts {
@@ -540,7 +549,8 @@ impl GlobalOpts {
                     .limits
                     .value(key)
                     .or_else(|| self.peers.value(key))
-                    .or_else(|| self.fleet.value(key));
+                    .or_else(|| self.fleet.value(key))
+                    .or_else(|| self.silent.value(key));
             }
         };
         value.clone()

@@ -20,10 +20,12 @@ mod fleet;
 mod limits;
 mod peers;
 mod services;
+mod silent;
 mod values;
 
 pub use fleet::FleetSettings;
 pub use services::{Service, ServiceProtocol};
+pub use silent::SilentSettings;
 
 use crate::chain::{COINS, Coin};
 use crate::daemon::settings::{
@@ -108,6 +110,8 @@ pub struct Config {
     pub peers: crate::peers::PeerSettings,
     /// Behind a load balancer (FERRUM_PROXY_FROM, FERRUM_HEALTH_MAX_LAG_*).
     pub fleet: FleetSettings,
+    /// Silent payments (FERRUM_SILENT_PAYMENTS, FERRUM_SP_*).
+    pub silent_payments: SilentSettings,
 }
 
 impl fmt::Debug for Config {
@@ -147,6 +151,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("peers", &self.peers)
             .field("fleet", &self.fleet)
+            .field("silent_payments", &self.silent_payments)
             .finish()
     }
 }
@@ -448,6 +453,7 @@ fn build(layers: &Layers, command: &Command, home: Option<&str>) -> anyhow::Resu
         limits: limits::build(layers)?,
         peers,
         fleet,
+        silent_payments: silent::build(layers)?,
     })
 }
 

@@ -523,6 +523,7 @@ fn following_stops_cleanly_on_a_block_that_never_parses() {
         threads: 1,
         poll_interval: Duration::from_millis(100),
         zmq_block_endpoint: None,
+        silent_payments: false,
     };
     let indexer = Indexer::new(store.clone(), Arc::new(daemon), COIN, cfg);
     let stop = AtomicBool::new(false);

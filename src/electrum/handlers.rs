@@ -35,6 +35,11 @@ pub enum Effect {
         vout: u32,
         status: OutpointStatus,
     },
+    /// A `blockchain.tweaks.subscribe` sent its blocks (`sent` bytes) and now follows the tip.
+    Tweaks {
+        sub: super::tweaks::TweakSub,
+        sent: usize,
+    },
 }
 
 pub(super) fn daemon_error(e: DaemonError) -> RpcError {
@@ -174,6 +179,7 @@ fn call_json(
         "server.banner" => plain(banner(shared)),
         "server.donation_address" => plain(Ok(json!(shared.settings.donation_address))),
         "server.features" => plain(Ok(session_features(shared, v1_7))),
+        "blockchain.block.tweaks" => plain(super::tweaks::block_tweaks(shared, args)),
         "server.ping" => plain(ping(shared, args, v1_7)),
         "blockchain.outpoint.get_status" | "blockchain.outpoint.subscribe" => {
             match outpoint_args(args) {
@@ -624,7 +630,15 @@ fn banner(shared: &Shared) -> RpcResult {
 }
 
 pub fn features(shared: &Shared, v1_7: bool) -> Value {
-    features_of(&shared.settings.report_services, shared.coin, v1_7)
+    let mut f = features_of(&shared.settings.report_services, shared.coin, v1_7);
+    if shared.settings.silent.is_some() {
+        // Frigate's key: the silent payments versions served (BIP352 is version 0); and the
+        // tweak methods for client-side scanning, a key each as the other extensions.
+        f["silent_payments"] = json!([0]);
+        f["blockchain.block.tweaks"] = json!(true);
+        f["blockchain.tweaks.subscribe"] = json!(true);
+    }
+    f
 }
 
 /// `server.features` for these `REPORT_SERVICES` of `coin` (also what peer discovery

@@ -197,6 +197,28 @@ pub static METHODS: &[Method] = &[
     ),
     m("blockchain.utxo.get_info", &["tx_hash", "out_n"], &[]),
     m("daemon.passthrough", &["method"], &["params"]),
+    // Silent payments (docs/SILENT_PAYMENTS.md): the tweak API as Cake Wallet's electrs fork
+    // serves it, and Frigate's server-side scanning.
+    m(
+        "blockchain.block.tweaks",
+        &["height"],
+        &["dust_limit", "cut_through"],
+    ),
+    m(
+        "blockchain.tweaks.subscribe",
+        &["height", "count"],
+        &["historical", "dust_limit"],
+    ),
+    m(
+        "blockchain.silentpayments.subscribe",
+        &["scan_private_key", "spend_public_key"],
+        &["start", "labels"],
+    ),
+    m(
+        "blockchain.silentpayments.unsubscribe",
+        &["scan_private_key", "spend_public_key"],
+        &[],
+    ),
     until(
         m("blockchain.scripthash.get_first_use", &["scripthash"], &[]),
         V1_7,

@@ -18,6 +18,8 @@ pub mod rpc;
 pub mod scripts;
 pub mod server;
 pub mod session;
+pub mod sp_scan;
+pub mod tweaks;
 
 use crate::chain::Coin;
 use crate::config::{Config, Service};
@@ -46,6 +48,8 @@ pub struct Settings {
     pub daemon_passthrough: bool,
     /// `FERRUM_PROXY_FROM`: load balancers sending PROXY protocol headers.
     pub proxy_from: Vec<crate::limits::Cidr>,
+    /// Silent payments, when the server keeps tweaks (`FERRUM_SILENT_PAYMENTS`).
+    pub silent: Option<crate::config::SilentSettings>,
 }
 
 impl Settings {
@@ -61,6 +65,7 @@ impl Settings {
             limits: c.limits.clone(),
             daemon_passthrough: c.daemon_passthrough,
             proxy_from: c.fleet.proxy_from.clone(),
+            silent: c.silent_payments.enabled.then(|| c.silent_payments.clone()),
         }
     }
 
@@ -115,6 +120,8 @@ pub struct Shared {
     /// Peer discovery, set once the listeners are up: what `server.peers.subscribe` lists and
     /// where `server.add_peer` goes (before: no peers, and add_peer refused).
     pub peers: OnceLock<Arc<crate::peers::manager::PeerManager>>,
+    /// The threads that run server-side silent payments scans (when tweaks are kept).
+    pub sp_pool: Option<Arc<sp_scan::ScanPool>>,
 }
 
 /// One consistent read: the mempool part was taken at the same published tip as the view.
@@ -134,6 +141,10 @@ impl Shared {
         let (events, _) = tokio::sync::broadcast::channel(256);
         let history_cache = cache::HistoryCache::new(settings.history_cache_bytes);
         let limits = Arc::new(crate::limits::Limits::new(settings.limits.clone()));
+        let sp_pool = settings
+            .silent
+            .as_ref()
+            .map(|s| Arc::new(sp_scan::ScanPool::new(s.scan_threads)));
         Shared {
             coin,
             query,
@@ -152,6 +163,7 @@ impl Shared {
             shutdown: tokio::sync::watch::Sender::new(false),
             limits,
             peers: OnceLock::new(),
+            sp_pool,
         }
     }
 

@@ -158,8 +158,12 @@ pub fn run(config: &Config, stop: Arc<AtomicBool>) -> Result<()> {
         Err(_) => bail!("the connect thread panicked"),
     };
     let daemon = indexer.daemon().clone();
-    let mempool =
-        Arc::new(Mempool::new().keeping_raw_in(&config.db_dir, crate::mempool::RAW_COMPACT_MIN));
+    let mempool = Mempool::new().keeping_raw_in(&config.db_dir, crate::mempool::RAW_COMPACT_MIN);
+    let mempool = Arc::new(if config.silent_payments.enabled {
+        mempool.with_tweaks()
+    } else {
+        mempool
+    });
     let shared = Arc::new(Shared::new(
         config.coin,
         Query::new(store.clone()),

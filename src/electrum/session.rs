@@ -30,11 +30,28 @@ struct ScriptSub {
     status: Option<[u8; 32]>,
 }
 
+/// A server-side silent payments scan ([`super::sp_scan`]): its task, aborted when the
+/// subscription is dropped (unsubscribed, replaced, or the session ends).
+struct SpSub {
+    task: tokio::task::AbortHandle,
+    start: u32,
+}
+
+impl Drop for SpSub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[derive(Default)]
 struct Subs {
     headers: Option<Option<BlockHash>>,
     scripts: HashMap<ScriptKey, ScriptSub>,
     outpoints: HashMap<(Txid, u32), OutpointStatus>,
+    /// `blockchain.tweaks.subscribe`, after its historical part.
+    tweaks: Option<super::tweaks::TweakSub>,
+    /// `blockchain.silentpayments.subscribe`, by address.
+    sp: HashMap<String, SpSub>,
 }
 
 /// Most requests read ahead of their replies per session, whatever INITIAL_CONCURRENT says.
@@ -88,6 +105,8 @@ struct Session {
     events_seen: u64,
     /// Cost, throttling and idle timeout ([`crate::limits`]).
     limits: SessionLimits,
+    /// Silent payments scans to start once their subscribe reply is sent.
+    sp_starters: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Serves one connection until the client leaves, misbehaves fatally, is disconnected through
@@ -116,6 +135,7 @@ pub async fn run(shared: Arc<Shared>, channel: Channel, peer: SocketAddr, transp
         disconnect: false,
         events_seen: 0,
         limits,
+        sp_starters: Vec::new(),
     };
     let mut inflight: JoinSet<Completed> = JoinSet::new();
     // Requests read ahead of their replies: INITIAL_CONCURRENT (ElectrumX's 10), of which the
@@ -212,6 +232,12 @@ impl Session {
                 // A session that is not throttled gets immediate and cached answers at once;
                 // a throttled one waits for a slot and sleeps first, whatever the request.
                 let work = match work {
+                    Work::Ready(reply) if !self.sp_starters.is_empty() => {
+                        // A silent payments subscribe: its reply goes out before its scan's
+                        // first notification, throttled or not.
+                        self.finish(meta, reply).await;
+                        return self.start_scans();
+                    }
                     _ if gate.throttled() => work,
                     Work::Ready(reply) => return self.finish(meta, reply).await,
                     Work::Call(m, args) => match handlers::try_fast(&self.shared, m, &args) {
@@ -221,7 +247,7 @@ impl Session {
                         }
                         None => Work::Call(m, args),
                     },
-                    add_peer @ Work::AddPeer(..) => add_peer,
+                    other @ (Work::AddPeer(..) | Work::Tweaks(..)) => other,
                 };
                 let shared = self.shared.clone();
                 let version = self.version.clone().unwrap_or_default();
@@ -273,12 +299,20 @@ impl Session {
                 if !parts.is_empty() {
                     self.send(rpc::batch(&parts)).await;
                 }
+                self.start_scans();
             }
             Incoming::Invalid(reply) => {
                 self.limits.invalid(&reply);
                 self.send(reply).await
             }
             Incoming::Ignore => {}
+        }
+    }
+
+    /// Lets the silent payments scans whose subscribe reply was just sent begin.
+    fn start_scans(&mut self) {
+        for s in self.sp_starters.drain(..) {
+            let _ = s.send(());
         }
     }
 
@@ -378,6 +412,15 @@ impl Session {
             if let Some(r) = self.unsubscribe(method, &args) {
                 return Ok(Work::Ready(r.map(Answer::Json)));
             }
+            match method {
+                "blockchain.tweaks.subscribe" => {
+                    return Ok(Work::Tweaks(args, self.out.clone()));
+                }
+                "blockchain.silentpayments.subscribe" => {
+                    return Ok(Work::Ready(self.sp_subscribe(&args).map(Answer::Json)));
+                }
+                _ => {}
+            }
             Ok(self.peers_method(m, args))
         })();
         r.unwrap_or_else(|e| Work::Ready(Err(e)))
@@ -428,6 +471,18 @@ impl Session {
                     ..Default::default()
                 }
             }
+            Effect::Tweaks { sub, sent } => {
+                // Its notifications went out from the blocking pool: count them here.
+                self.info
+                    .bytes_sent
+                    .fetch_add(sent as u64, Ordering::Relaxed);
+                self.limits.sent(sent);
+                self.subs.tweaks = Some(sub);
+                Event {
+                    tip_changed: true,
+                    ..Default::default()
+                }
+            }
         };
         self.count_subscriptions();
         Some(ev)
@@ -440,7 +495,13 @@ impl Session {
         let info = &self.info;
         info.requests.fetch_add(1, Ordering::Relaxed);
         if info.logged.load(Ordering::Relaxed) {
-            tracing::info!("{}: {method} {}", self.peer, params_text(params));
+            // A silent payments scan key is never written anywhere.
+            let shown = if method.starts_with("blockchain.silentpayments.") {
+                "[keys not logged]".to_string()
+            } else {
+                params_text(params)
+            };
+            tracing::info!("{}: {method} {shown}", self.peer);
         }
         if let Ok(mut m) = info.method_counts.lock() {
             // Bounded: unknown method names are counted under one key.
@@ -510,14 +571,92 @@ impl Session {
                 let vout = u32::try_from(vout).unwrap_or(u32::MAX);
                 Ok(json!(self.subs.outpoints.remove(&(t, vout)).is_some()))
             }),
+            "blockchain.silentpayments.unsubscribe" => {
+                super::sp_scan::unsubscribe_address(&self.shared, args).and_then(|address| {
+                    match self.subs.sp.remove(&address) {
+                        Some(_) => Ok(json!(address)),
+                        None => Err(RpcError::bad_request(format!(
+                            "no silent payments subscription for {address}"
+                        ))),
+                    }
+                })
+            }
             _ => return None,
         };
         self.count_subscriptions();
         Some(r)
     }
 
+    /// `blockchain.silentpayments.subscribe`: validates, replaces a subscription to the same
+    /// address (keeping the earlier start), and starts the scan's task, which waits for
+    /// [`Session::start_scans`].
+    fn sp_subscribe(&mut self, args: &[Option<Value>]) -> RpcResult {
+        let mut req = super::sp_scan::parse(&self.shared, args)?;
+        let Some(pool) = self.shared.sp_pool.clone() else {
+            return Err(RpcError::bad_request(
+                "this server does not keep silent payments tweaks",
+            ));
+        };
+        let max = self
+            .shared
+            .settings
+            .silent
+            .as_ref()
+            .map_or(0, |s| s.max_subscriptions as usize);
+        if let Some(old) = self.subs.sp.remove(&req.address) {
+            req.widen(old.start);
+        } else if self.subs.sp.len() >= max {
+            return Err(RpcError::bad_request(format!(
+                "subscription limit reached ({max}) for this connection \
+                 (FERRUM_SP_MAX_SUBSCRIPTIONS)"
+            )));
+        }
+        let result = req.subscription();
+        let (address, start) = (req.address.clone(), req.start);
+        let (started, replied) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(super::sp_scan::run(
+            self.shared.clone(),
+            pool,
+            req,
+            self.out.clone(),
+            replied,
+        ));
+        self.subs.sp.insert(
+            address,
+            SpSub {
+                task: task.abort_handle(),
+                start,
+            },
+        );
+        self.sp_starters.push(started);
+        Ok(result)
+    }
+
+    /// New blocks for a `blockchain.tweaks.subscribe` that finished its historical part.
+    async fn follow_tweaks(&mut self) {
+        let Some(mut sub) = self.subs.tweaks.take() else {
+            return;
+        };
+        let shared = self.shared.clone();
+        let Ok((sub, msgs)) = tokio::task::spawn_blocking(move || {
+            let msgs = sub.follow(&shared);
+            (sub, msgs)
+        })
+        .await
+        else {
+            return;
+        };
+        self.subs.tweaks = Some(sub);
+        for m in msgs {
+            self.send(m).await;
+        }
+    }
+
     /// Sends what changed for this session's subscriptions.
     async fn notify(&mut self, ev: &Event) {
+        if ev.tip_changed && self.subs.tweaks.is_some() {
+            self.follow_tweaks().await;
+        }
         let Some(version) = self.version.clone() else {
             return;
         };
@@ -644,6 +783,9 @@ enum Work {
     Ready(Reply),
     Call(&'static methods::Method, Vec<Option<Value>>),
     AddPeer(Arc<PeerManager>, Value, IpAddr),
+    /// `blockchain.tweaks.subscribe`: its notifications go out on the session's channel
+    /// before its reply.
+    Tweaks(Vec<Option<Value>>, mpsc::Sender<Vec<u8>>),
 }
 
 /// A request that may wait: a concurrency slot and the throttling sleep of its session, then
@@ -667,6 +809,26 @@ async fn gated(
                 return Ok((Ok(Answer::Json(json!(added))), Effect::None));
             }
             Work::Call(m, args) => (m, args),
+            Work::Tweaks(args, out) => {
+                let task = tokio::task::spawn_blocking(move || {
+                    let mut sent = 0usize;
+                    let r = super::tweaks::subscribe(&shared, &args, |msg| {
+                        sent += msg.len() + 1;
+                        out.blocking_send(msg).is_ok()
+                    });
+                    match r {
+                        Ok((done, sub)) => (Ok(Answer::Json(done)), Effect::Tweaks { sub, sent }),
+                        Err(e) => (Err(e), Effect::None),
+                    }
+                });
+                return Ok(task.await.unwrap_or_else(|e| {
+                    tracing::error!("{label}: blockchain.tweaks.subscribe failed: {e}");
+                    (
+                        Err(RpcError::new(-32603, "internal server error")),
+                        Effect::None,
+                    )
+                }));
+            }
         };
         if let Some(fast) = handlers::try_fast(&shared, m, &args) {
             return Ok(fast);

@@ -204,6 +204,11 @@ pub fn request_cost(method: &str, params: &Params) -> f64 {
             };
             0.25 + total / 5000.0
         }
+        // Silent payments: a block's tweaks are a small read; a stream of `count` blocks
+        // costs as many headers would; a server-side scan holds a task and pool time.
+        "blockchain.block.tweaks" => 0.25,
+        "blockchain.tweaks.subscribe" => 0.5 + number(param(params, 1, "count")) / 20.0,
+        "blockchain.silentpayments.subscribe" => 2.0,
         _ => 0.0,
     }
 }

@@ -154,6 +154,9 @@ fn parse_tx(coin: &dyn Coin, txid: &Txid, v: &Value) -> Result<(NewTx, Box<[u8]>
     }
     let new = NewTx {
         raw: RawAt::NONE,
+        pays_taproot: crate::silentpayments::block::pays_taproot(
+            tx.tx_outputs(parsed).iter().map(|o| &raw[o.script.clone()]),
+        ),
         txid: *txid,
         vsize,
         prevouts: tx
@@ -336,6 +339,7 @@ mod tests {
             prevouts: parents.iter().map(|&p| OutPoint::new(txid(p), 0)).collect(),
             outputs: vec![],
             raw: RawAt::NONE,
+            pays_taproot: false,
         }
     }
 

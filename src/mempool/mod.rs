@@ -22,6 +22,7 @@ mod fetch;
 pub mod histogram;
 mod raw_file;
 mod state;
+pub mod tweaks;
 
 use crate::daemon::Daemon;
 use crate::types::ScriptKey;
@@ -127,6 +128,8 @@ pub struct Mempool {
     updating: Mutex<Clocks>,
     loaded: AtomicBool,
     histogram_refresh: Duration,
+    /// Silent payments tweaks of eligible mempool txs, when the server keeps them.
+    tweaks: Option<tweaks::MempoolTweaks>,
 }
 
 impl Default for Mempool {
@@ -149,7 +152,20 @@ impl Mempool {
             updating: Mutex::new(Clocks::default()),
             loaded: AtomicBool::new(false),
             histogram_refresh: interval,
+            tweaks: None,
         }
+    }
+
+    /// Also computes the silent payments tweaks of eligible mempool txs
+    /// ([`Mempool::tweaks`]). Needs the raw bytes kept ([`Mempool::keeping_raw_in`]).
+    pub fn with_tweaks(mut self) -> Mempool {
+        self.tweaks = Some(tweaks::MempoolTweaks::default());
+        self
+    }
+
+    /// The silent payments tweaks of eligible mempool txs, when kept.
+    pub fn tweaks(&self) -> Option<&tweaks::MempoolTweaks> {
+        self.tweaks.as_ref()
     }
 
     /// Keeps every mempool tx's raw bytes in an unnamed file in `dir` (see [`raw_file`]), so
@@ -279,6 +295,14 @@ impl Mempool {
             fetch::confirmed_outputs(daemon, &fetch::outside_prevouts(&fetched, &listed_set))?;
         let fetched = fetch::parents_first(fetched);
         let fetch_time = started.elapsed();
+        let taproot: Vec<Txid> = match &self.tweaks {
+            Some(_) => fetched
+                .iter()
+                .filter(|t| t.pays_taproot)
+                .map(|t| t.txid)
+                .collect(),
+            None => Vec::new(),
+        };
 
         // Removals first: a replacement must not be added while the tx it replaced still
         // holds its outpoints.
@@ -295,6 +319,14 @@ impl Mempool {
                     skipped += 1;
                 }
             }
+        }
+
+        if let Some(tw) = &self.tweaks {
+            {
+                let view = self.read();
+                tw.retain(|t| view.contains(t));
+            }
+            tw.add(self, daemon, &taproot);
         }
 
         if clocks
@@ -350,6 +382,9 @@ impl Mempool {
         let started = Instant::now();
         let mut touched = Touched::default();
         self.remove_in_chunks(txids, &mut touched);
+        if let Some(tw) = &self.tweaks {
+            tw.retain(|t| !touched.txids.contains(t));
+        }
         debug!(
             "mempool: {} txs after {} confirmed ones left it, in {:.2?}",
             self.read().len(),

@@ -26,6 +26,8 @@ pub struct NewTx {
     pub outputs: Vec<(ScriptKey, u64)>,
     /// Where its raw bytes were kept ([`RawAt::NONE`]: not kept).
     pub raw: RawAt,
+    /// Whether it has a taproot output (silent payments look at it).
+    pub pays_taproot: bool,
 }
 
 /// A transaction in the mempool. Its funding side is kept as ElectrumX keeps it: the script and
@@ -345,6 +347,7 @@ mod tests {
             prevouts,
             outputs,
             raw: super::RawAt::NONE,
+            pays_taproot: false,
         }
     }
 

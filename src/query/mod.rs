@@ -5,6 +5,8 @@
 //! it is consistent with one chain tip even while the writer advances or reorgs. Confirmed data
 //! only; the mempool is layered on top by a later module.
 
+pub mod tweaks;
+
 use crate::store::{ReadView, Store, TipState};
 use crate::types::{Height, ScriptKey, TxNum};
 use anyhow::{Context, Result};

@@ -15,6 +15,7 @@
 //! (`tests/bip352.rs`).
 
 pub mod address;
+pub mod block;
 pub mod inputs;
 pub mod scan;
 pub mod send;
@@ -26,6 +27,11 @@ use std::sync::LazyLock;
 
 /// The secp256k1 context every computation here uses.
 pub(crate) static SECP: LazyLock<Secp256k1<All>> = LazyLock::new(Secp256k1::new);
+
+/// The public key of a secret key (with this module's context).
+pub fn public_key(secret: &bitcoin::secp256k1::SecretKey) -> bitcoin::secp256k1::PublicKey {
+    secret.public_key(&SECP)
+}
 
 /// BIP340's tagged hash: `SHA256(SHA256(tag) || SHA256(tag) || parts...)`.
 pub(crate) fn tagged_hash(tag: &str, parts: &[&[u8]]) -> [u8; 32] {

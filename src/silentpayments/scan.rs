@@ -79,13 +79,19 @@ impl Receiver {
     /// The outputs among `outputs` (a transaction's taproot output keys) that pay this
     /// receiver, given the transaction's `tweak`.
     pub fn scan(&self, tweak: &PublicKey, outputs: &[XOnlyPublicKey]) -> Vec<Found> {
+        let raw: Vec<[u8; 32]> = outputs.iter().map(|o| o.serialize()).collect();
+        self.scan_keys(tweak, &raw)
+    }
+
+    /// [`Receiver::scan`] over x-only keys as stored (32 bytes each): they are compared as
+    /// bytes and parsed only when one matches, so a scan that finds nothing (nearly all)
+    /// never pays for decoding them.
+    pub fn scan_keys(&self, tweak: &PublicKey, outputs: &[[u8; 32]]) -> Vec<Found> {
         let Ok(ecdh) = tweak.mul_tweak(&SECP, &Scalar::from(self.scan)) else {
             return Vec::new();
         };
         let shared = ecdh.serialize();
-        // Keyed by bytes: XOnlyPublicKey's equality serializes both sides every time.
-        let mut left: HashMap<[u8; 32], XOnlyPublicKey> =
-            outputs.iter().map(|o| (o.serialize(), *o)).collect();
+        let mut left: Vec<[u8; 32]> = outputs.to_vec();
         let mut found = Vec::new();
         for k in 0..K_MAX {
             let t = tagged_hash("BIP0352/SharedSecret", &[&shared, &k.to_be_bytes()]);
@@ -95,46 +101,56 @@ impl Receiver {
             let Ok(p_k) = self.spend.add_exp_tweak(&SECP, &Scalar::from(t_k)) else {
                 break;
             };
-            let Some(hit) = self.match_output(&p_k, t_k, &left) else {
+            let Some((at, hit)) = self.match_output(&p_k, t_k, &left) else {
                 break;
             };
-            left.remove(&hit.output.serialize());
+            left.swap_remove(at);
             found.push(hit);
         }
         found
     }
 
-    /// An output of `left` that is `P_k`, or `P_k` plus one of our labels (an x-only output
-    /// matches either parity).
+    /// An output of `left` (its position) that is `P_k`, or `P_k` plus one of our labels (an
+    /// x-only output matches either parity).
     fn match_output(
         &self,
         p_k: &PublicKey,
         t_k: SecretKey,
-        left: &HashMap<[u8; 32], XOnlyPublicKey>,
-    ) -> Option<Found> {
+        left: &[[u8; 32]],
+    ) -> Option<(usize, Found)> {
+        let position = |x: &XOnlyPublicKey| {
+            let b = x.serialize();
+            left.iter().position(|o| *o == b)
+        };
         let (p_x, _) = p_k.x_only_public_key();
-        if left.contains_key(&p_x.serialize()) {
-            return Some(Found {
-                output: p_x,
-                priv_key_tweak: t_k,
-                label: None,
-            });
+        if let Some(at) = position(&p_x) {
+            return Some((
+                at,
+                Found {
+                    output: p_x,
+                    priv_key_tweak: t_k,
+                    label: None,
+                },
+            ));
         }
-        let labelled = |m: u32, label_tweak: &SecretKey, output: XOnlyPublicKey| {
+        let labelled = |at: usize, m: u32, label_tweak: &SecretKey, output: XOnlyPublicKey| {
             let tweak = t_k.add_tweak(&Scalar::from(*label_tweak)).ok()?;
-            Some(Found {
-                output,
-                priv_key_tweak: tweak,
-                label: Some(m),
-            })
+            Some((
+                at,
+                Found {
+                    output,
+                    priv_key_tweak: tweak,
+                    label: Some(m),
+                },
+            ))
         };
         if self.label_list.len() <= 2 * left.len() {
             // Few labels: P_k + label for each, looked up among the outputs.
             for (m, point, label_tweak) in &self.label_list {
                 let Ok(q) = p_k.combine(point) else { continue };
                 let (q_x, _) = q.x_only_public_key();
-                if let Some(out) = left.get(&q_x.serialize()) {
-                    return labelled(*m, label_tweak, *out);
+                if let Some(at) = position(&q_x) {
+                    return labelled(at, *m, label_tweak, q_x);
                 }
             }
             return None;
@@ -142,14 +158,17 @@ impl Receiver {
         // Many labels (a recovery scanning for thousands): output - P_k, both parities,
         // looked up among the labels.
         let minus_p = p_k.negate(&SECP);
-        for out in left.values() {
+        for (at, raw) in left.iter().enumerate() {
+            let Ok(out) = XOnlyPublicKey::from_slice(raw) else {
+                continue;
+            };
             let even = out.public_key(Parity::Even);
             for candidate in [even, even.negate(&SECP)] {
                 let Ok(label) = candidate.combine(&minus_p) else {
                     continue;
                 };
                 if let Some((m, label_tweak)) = self.labels.get(&label.serialize()) {
-                    return labelled(*m, label_tweak, *out);
+                    return labelled(at, *m, label_tweak, out);
                 }
             }
         }

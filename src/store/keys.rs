@@ -4,6 +4,7 @@
 //! are big-endian, a script's rows are contiguous and sorted by tx number. Variable-length
 //! integers (LEB128) are used only where they end a key or live in a value.
 
+use crate::silentpayments::block::{TaprootOutput, TxTweak};
 use crate::types::{Height, ScriptKey, TxNum, TxidPrefix};
 
 /// Length of the txid prefix in `txnums` keys. Lookups verify each candidate against `txids`, so
@@ -265,6 +266,68 @@ pub fn undo_key(h: Height) -> [u8; 4] {
     h.to_be_bytes()
 }
 
+/// `sp_tweaks` and `sp_outputs`: height → the block's eligible transactions (silent payments),
+/// in block order. A block with none has no row.
+pub fn sp_key(h: Height) -> [u8; 4] {
+    h.to_be_bytes()
+}
+
+/// The two values of a block's silent payments rows:
+/// - `sp_tweaks`: per transaction, its position in the block (LEB128) and its tweak (33);
+/// - `sp_outputs`: per transaction, its taproot output count (LEB128), then per output its
+///   index (LEB128), value (LEB128) and x-only key (32).
+///
+/// Split so that the tweaks alone (what most requests need first) are a small, dense read.
+pub fn sp_values(txs: &[TxTweak]) -> (Vec<u8>, Vec<u8>) {
+    let mut tweaks = Vec::with_capacity(txs.len() * 35);
+    let mut outputs = Vec::with_capacity(txs.len() * 40);
+    for t in txs {
+        put_varint(&mut tweaks, t.index as u64);
+        tweaks.extend_from_slice(&t.tweak);
+        put_varint(&mut outputs, t.outputs.len() as u64);
+        for o in &t.outputs {
+            put_varint(&mut outputs, o.vout as u64);
+            put_varint(&mut outputs, o.value);
+            outputs.extend_from_slice(&o.key);
+        }
+    }
+    (tweaks, outputs)
+}
+
+/// Decodes a block's rows (see [`sp_values`]); `None` when they are corrupt or do not match.
+pub fn decode_sp(tweaks: &[u8], outputs: &[u8]) -> Option<Vec<TxTweak>> {
+    let (mut t, mut o) = (tweaks, outputs);
+    let mut out = Vec::with_capacity(tweaks.len() / 35);
+    while !t.is_empty() {
+        let index = u32::try_from(get_varint(&mut t)?).ok()?;
+        let (tweak, rest) = t.split_first_chunk::<33>()?;
+        t = rest;
+        let n = get_varint(&mut o)?;
+        // Each output takes at least 34 bytes: a hostile count cannot make us allocate.
+        if n > (o.len() / 34) as u64 {
+            return None;
+        }
+        let mut outs = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            let vout = u32::try_from(get_varint(&mut o)?).ok()?;
+            let value = get_varint(&mut o)?;
+            let (key, rest) = o.split_first_chunk::<32>()?;
+            o = rest;
+            outs.push(TaprootOutput {
+                vout,
+                value,
+                key: *key,
+            });
+        }
+        out.push(TxTweak {
+            index,
+            tweak: *tweak,
+            outputs: outs,
+        });
+    }
+    o.is_empty().then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +397,51 @@ mod tests {
         }
         v.push(0);
         assert_eq!(decode_outpoint_value(&v), None);
+    }
+
+    #[test]
+    fn sp_rows_roundtrip_and_garbage() {
+        let txs = vec![
+            TxTweak {
+                index: 3,
+                tweak: [2; 33],
+                outputs: vec![TaprootOutput {
+                    vout: 1,
+                    value: 546,
+                    key: [7; 32],
+                }],
+            },
+            TxTweak {
+                index: 300,
+                tweak: [3; 33],
+                outputs: vec![
+                    TaprootOutput {
+                        vout: 0,
+                        value: 0,
+                        key: [8; 32],
+                    },
+                    TaprootOutput {
+                        vout: 70000,
+                        value: 21_000_000 * 100_000_000,
+                        key: [9; 32],
+                    },
+                ],
+            },
+        ];
+        let (t, o) = sp_values(&txs);
+        assert_eq!(t.len(), 1 + 33 + 2 + 33);
+        assert_eq!(decode_sp(&t, &o), Some(txs));
+        for cut in 0..t.len() {
+            assert_eq!(decode_sp(&t[..cut], &o), None, "tweaks cut at {cut}");
+        }
+        for cut in 0..o.len() {
+            assert_eq!(decode_sp(&t, &o[..cut]), None, "outputs cut at {cut}");
+        }
+        let mut long = o.clone();
+        long.push(0);
+        assert_eq!(decode_sp(&t, &long), None);
+        assert_eq!(decode_sp(&[], &[]), Some(vec![]));
+        assert_eq!(decode_sp(&t[..34], &[0xff, 0xff, 0xff, 0xff, 0x0f]), None);
     }
 
     #[test]

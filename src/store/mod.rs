@@ -11,9 +11,12 @@
 //! | `spends`  | txid prefix (8) + vout                | spending tx number (5)                 |
 //! | `undo`    | height (4, BE)                        | undo record of that block              |
 //! | `outpoints` | txid prefix (8) + vout              | txid check (4) + script key + funding tx number + value |
+//! | `sp_tweaks` | height (4, BE)                      | per eligible tx: position + 33-byte tweak |
+//! | `sp_outputs` | height (4, BE)                     | per eligible tx: its taproot outputs   |
 //!
 //! `outpoints` is kept only by an index that has synced from raw blocks (see [`outpoints`]);
-//! everywhere else it is empty and costs nothing.
+//! everywhere else it is empty and costs nothing. The `sp_` families (silent payments, see
+//! [`tweaks`]) are kept only with `FERRUM_SILENT_PAYMENTS=on`.
 //!
 //! Encodings live in [`keys`]. Durability: writes skip the WAL; every batch is one atomic
 //! `WriteBatch`, and [`Store::persist`] flushes all families atomically (`atomic_flush`), so
@@ -25,6 +28,7 @@ pub mod outpoints;
 mod read;
 mod snapshot;
 mod tipstate;
+pub mod tweaks;
 
 pub use snapshot::SnapshotInfo;
 pub use tipstate::{ChunkedVec, TipState};
@@ -52,7 +56,9 @@ pub const CF_UTXO: &str = "utxo";
 pub const CF_SPENDS: &str = "spends";
 pub const CF_UNDO: &str = "undo";
 pub const CF_OUTPOINTS: &str = "outpoints";
-pub const ALL_CFS: [&str; 9] = [
+pub const CF_SP_TWEAKS: &str = "sp_tweaks";
+pub const CF_SP_OUTPUTS: &str = "sp_outputs";
+pub const ALL_CFS: [&str; 11] = [
     CF_META,
     CF_BLOCKS,
     CF_TXIDS,
@@ -62,6 +68,8 @@ pub const ALL_CFS: [&str; 9] = [
     CF_SPENDS,
     CF_UNDO,
     CF_OUTPOINTS,
+    CF_SP_TWEAKS,
+    CF_SP_OUTPUTS,
 ];
 /// The families every Ferrum index has had since format 1; `outpoints` came later and is
 /// created when an older index is opened for writing.
@@ -91,6 +99,8 @@ pub struct Store {
     tip: std::sync::RwLock<std::sync::Arc<TipState>>,
     /// Whether the writer keeps the `outpoints` family (its `meta` flag, read at open).
     keeps_outpoints: std::sync::atomic::AtomicBool,
+    /// The silent payments index's extent (its `meta` record, read at open).
+    sp: std::sync::RwLock<Option<tweaks::SpState>>,
 }
 
 /// A consistent read view: the tip and a database snapshot taken at the same instant.
@@ -228,6 +238,7 @@ impl Store {
             db,
             tip: Default::default(),
             keeps_outpoints: Default::default(),
+            sp: Default::default(),
         };
         match store.get(CF_META, META_FORMAT)? {
             Some(raw) => {
@@ -274,6 +285,7 @@ impl Store {
             }
         }
         store.load_outpoints_flag()?;
+        store.load_sp_state()?;
         let state = store.load_tip_state(coin)?;
         *store.tip.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(state);
         Ok(store)

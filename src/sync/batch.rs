@@ -7,7 +7,9 @@
 
 use super::prepare::PreparedBlock;
 use super::undo::UndoRecord;
+use crate::silentpayments::block::TxTweak;
 use crate::store::keys::{self, OutPointId, OutPointKey, OutputInfo};
+use crate::store::tweaks;
 use crate::store::{
     CF_BLOCKS, CF_HISTORY, CF_OUTPOINTS, CF_SPENDS, CF_TXIDS, CF_TXNUMS, CF_UNDO, CF_UTXO, Store,
     TipState,
@@ -57,6 +59,8 @@ pub struct FlushBatch {
     spends: Vec<(OutPointKey, TxNum, [u8; 4])>,
     undo: Vec<(Height, Vec<u8>)>,
     undo_prune: Vec<Height>,
+    /// Silent payments rows of the batch's blocks that have eligible transactions.
+    sp: Vec<(Height, Vec<TxTweak>)>,
     /// Estimated heap bytes held, for the `CACHE_MB` budget.
     mem: usize,
 }
@@ -188,6 +192,14 @@ impl FlushBatch {
         }
     }
 
+    /// Adds the silent payments tweak data of block `h` (added with [`FlushBatch::add_block`]).
+    pub fn add_tweaks(&mut self, h: Height, txs: Vec<TxTweak>) {
+        if !txs.is_empty() {
+            self.mem += txs.iter().map(|t| 64 + t.outputs.len() * 48).sum::<usize>();
+            self.sp.push((h, txs));
+        }
+    }
+
     /// Drops the undo record of `h` in this batch (it left the reorg window).
     pub fn prune_undo(&mut self, h: Height) {
         self.undo_prune.push(h);
@@ -310,6 +322,9 @@ impl FlushBatch {
         }
         for (h, rec) in &self.undo {
             wb.put_cf(cf, keys::undo_key(*h), rec);
+        }
+        for (h, txs) in &self.sp {
+            tweaks::put_sp_rows(store, &mut wb, *h, txs);
         }
         Ok(wb)
     }

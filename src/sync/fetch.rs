@@ -18,6 +18,7 @@ pub fn fetch_and_prepare(
     coin: &dyn Coin,
     h: Height,
     hash: &BlockHash,
+    tweaks: bool,
 ) -> Result<PreparedBlock> {
     let raw = daemon
         .block(hash)
@@ -29,7 +30,7 @@ pub fn fetch_and_prepare(
             None => Spent::Decoded(spent_via_rpc(daemon, hash)?),
         },
     };
-    prepare(coin, h, hash, &raw, &spent)
+    prepare(coin, h, hash, &raw, &spent, tweaks)
 }
 
 /// Spent outputs from `getblock <hash> 3`.

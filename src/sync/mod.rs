@@ -14,6 +14,7 @@ pub mod prepare;
 mod progress;
 mod resolve;
 mod schedule;
+mod tweaks;
 pub mod undo;
 
 use crate::chain::Coin;
@@ -44,6 +45,8 @@ pub struct IndexerConfig {
     /// bitcoind's `-zmqpubhashblock` endpoint: wait for its announcements instead of the
     /// `waitfornewblock` long-poll.
     pub zmq_block_endpoint: Option<String>,
+    /// Keep the silent payments tweak index (`FERRUM_SILENT_PAYMENTS`).
+    pub silent_payments: bool,
 }
 
 /// What one catch-up did.
@@ -168,6 +171,7 @@ impl Indexer {
             // Raw blocks: inputs are resolved from the index's own `outpoints`.
             self.store.keep_outpoints()?;
         }
+        self.configure_tweaks()?;
         while !stop.load(Ordering::Relaxed) {
             let info = self.daemon.blockchain_info()?;
             crate::metrics::daemon_height(info.blocks);
@@ -281,7 +285,26 @@ impl Indexer {
             // Timed rounds start at a fixed rate (see `schedule`): neither the time a round
             // takes (listing a mempool of 300,000 txs takes seconds) nor a block's round in
             // between delays the next listing.
-            let wait = schedule.wait(std::time::Instant::now());
+            let mut wait = schedule.wait(std::time::Instant::now());
+            if self.tweaks_pending() {
+                // Blocks indexed before silent payments were turned on get their tweaks in the
+                // time between rounds, a chunk at a time, until a new block comes.
+                let deadline = std::time::Instant::now() + wait;
+                while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                    match self.build_tweaks_chunk() {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            tracing::warn!("{e:#}; trying again later");
+                            break;
+                        }
+                    }
+                    if self.daemon.best_block_hash().ok() != Some(hash) {
+                        break;
+                    }
+                }
+                wait = deadline.saturating_duration_since(std::time::Instant::now());
+            }
             if let Some(zmq) = &zmq {
                 // An announcement or the poll interval, then look again: sync_to_tip acts on
                 // any change of the daemon's best hash.
@@ -358,7 +381,7 @@ impl Indexer {
         tracing::info!(
             "block {h} ({hash}) is older than the undo window: refetching it from the daemon"
         );
-        let b = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash)
+        let b = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash, false)
             .and_then(|mut b| {
                 resolve::from_daemon(&self.store, &self.daemon, self.coin, &mut b)?;
                 Ok(b)
@@ -387,6 +410,7 @@ impl Indexer {
         let tip = self.store.tip();
         let mut prev = tip.tip_hash();
         let keep_outpoints = self.store.keeps_outpoints();
+        let sp_from = self.store.sp_state().map(|s| s.from);
         let mut batch = FlushBatch::with_budget(tip.tx_count(), budget, keep_outpoints);
         let mut progress = Progress::new(start, end, tip.tx_count());
         let (mut blocks, mut txs) = (0u64, 0u64);
@@ -401,7 +425,9 @@ impl Indexer {
                 let (job_rx, res_tx) = (job_rx.clone(), res_tx.clone());
                 scope.spawn(move || {
                     for (h, hash) in job_rx {
-                        let mut r = fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash);
+                        let tweaks = sp_from.is_some_and(|f| h.0 >= f);
+                        let mut r =
+                            fetch::fetch_and_prepare(&self.daemon, self.coin, h, &hash, tweaks);
                         if let Ok(b) = &mut r
                             && !b.inputs_done
                             && let Err(e) = resolve::on_worker(&self.store, b)
@@ -506,6 +532,9 @@ impl Indexer {
                             None
                         };
                         batch.add_block(&b, first, undo.as_ref());
+                        if let Some(t) = b.tweaks.take() {
+                            batch.add_tweaks(b.height, t);
+                        }
                         if undo.is_some() && b.height.0 >= self.cfg.reorg_limit {
                             batch.prune_undo(Height(b.height.0 - self.cfg.reorg_limit));
                         }

@@ -4,6 +4,7 @@
 
 use crate::chain::parse::{SpentOutputs, parse_spent_outputs};
 use crate::chain::{Coin, ParsedBlock};
+use crate::silentpayments::block::{TxTweak, pays_taproot, tx_tweak};
 use crate::types::{Height, ScriptKey, TxNum};
 use anyhow::{Context, Result, bail};
 use bitcoin::hashes::Hash;
@@ -77,6 +78,9 @@ pub struct PreparedBlock {
     /// Whether `touched` includes the scripts of spent outputs (false until every input of a
     /// raw-source block is resolved and [`PreparedBlock::finish_inputs`] ran).
     pub inputs_done: bool,
+    /// The silent payments tweak data of the block's eligible transactions, when the index
+    /// keeps it for this height.
+    pub tweaks: Option<Vec<TxTweak>>,
 }
 
 impl PreparedBlock {
@@ -135,12 +139,16 @@ pub fn is_unspendable(script: &[u8]) -> bool {
 ///
 /// The block must be the one asked for (`expected` hash) and its transactions must hash to the
 /// header's merkle root, so that a corrupted reply can never reach the index.
+///
+/// With `tweaks`, the silent payments tweak data of its eligible transactions is computed too
+/// (it needs the spent outputs' scripts: not with [`Spent::Unresolved`]).
 pub fn prepare(
     coin: &dyn Coin,
     height: Height,
     expected: &BlockHash,
     raw: &[u8],
     spent: &Spent,
+    tweaks: bool,
 ) -> Result<PreparedBlock> {
     let parsed = coin.parse_block(raw).map_err(|e| {
         anyhow::Error::new(e).context(UnreadableBlock {
@@ -172,7 +180,40 @@ pub fn prepare(
         Spent::Decoded(txs) => SpentView::Decoded(txs),
         Spent::Unresolved => SpentView::Unresolved,
     };
-    build(coin, height, raw, &parsed, &view)
+    let mut b = build(coin, height, raw, &parsed, &view)?;
+    if tweaks {
+        if matches!(view, SpentView::Unresolved) {
+            bail!(
+                "block {height}: silent payments need the spent outputs from the daemon \
+                 (REST or getblock verbosity 3), not the raw block source"
+            );
+        }
+        b.tweaks = Some(block_tweaks(raw, &parsed, &view));
+    }
+    Ok(b)
+}
+
+/// The tweak data of every eligible transaction of a block (the coinbase never is).
+fn block_tweaks(raw: &[u8], parsed: &ParsedBlock, spent: &SpentView<'_>) -> Vec<TxTweak> {
+    let mut out = Vec::new();
+    let mut prevouts = Vec::new();
+    let mut scripts: Vec<&[u8]> = Vec::new();
+    for (i, tx) in parsed.txs.iter().enumerate().skip(1) {
+        if !pays_taproot(parsed.tx_outputs(tx).iter().map(|o| &raw[o.script.clone()])) {
+            continue;
+        }
+        spent.prevouts(i, &mut prevouts);
+        scripts.clear();
+        scripts.extend(prevouts.iter().map(|p| p.1));
+        if let Some(mut t) = raw
+            .get(tx.bytes.clone())
+            .and_then(|bytes| tx_tweak(bytes, &scripts))
+        {
+            t.index = i as u32;
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// Per-transaction access to spent outputs, whatever their source.
@@ -225,6 +266,7 @@ fn build(
         funding: Vec::new(),
         unresolved: Vec::new(),
         inputs_done: !matches!(spent, SpentView::Unresolved),
+        tweaks: None,
     };
     let mut prevouts = Vec::new();
     for (i, tx) in parsed.txs.iter().enumerate() {
@@ -351,6 +393,7 @@ mod tests {
                 txid: Txid::all_zeros(),
                 inputs: 0..0,
                 outputs: 0..1,
+                bytes: 0..0,
             }],
             inputs: vec![],
             outputs: vec![TxOut {
@@ -382,6 +425,7 @@ mod tests {
             &hash,
             &raw,
             &Spent::Decoded(vec![]),
+            false,
         )
         .unwrap_err();
         assert_eq!(

@@ -266,6 +266,7 @@ impl UndoRecord {
         truncate_txids(store, &mut batch, self.first_txnum)?;
         batch.delete_cf(store.cf(CF_BLOCKS), keys::block_key(height));
         batch.delete_cf(store.cf(CF_UNDO), keys::undo_key(height));
+        crate::store::tweaks::delete_sp_rows(store, &mut batch, height);
         Ok(batch)
     }
 }

@@ -86,6 +86,7 @@ pub fn indexer_from(
         threads: 2,
         poll_interval: Duration::from_millis(200),
         zmq_block_endpoint: None,
+        silent_payments: false,
     };
     Indexer::new(store, daemon, COIN, cfg)
 }

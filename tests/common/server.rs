@@ -174,6 +174,12 @@ impl FerrumServer {
         }
     }
 
+    /// Sets an environment variable for the next [`FerrumServer::restart`].
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// The directory holding its `db/`.
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()

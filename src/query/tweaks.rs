@@ -1,0 +1,155 @@
+//! Silent payments reads: the eligible transactions of a range of blocks with their txids,
+//! filtered as wallets ask (a dust limit; cut-through: only outputs still unspent), for the
+//! tweak API and server-side scans.
+
+use super::View;
+use crate::silentpayments::block::TaprootOutput;
+use crate::store::tweaks::SpUnavailable;
+use crate::types::{Height, TxNum};
+use anyhow::{Context, Result};
+use bitcoin::Txid;
+use bitcoin::hashes::Hash;
+
+/// What to keep of each eligible transaction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TweakFilter {
+    /// Outputs below this many satoshis are dropped, and transactions left without any.
+    pub dust: u64,
+    /// Outputs spent in this view's chain are dropped, and transactions left without any.
+    pub cut_through: bool,
+    /// Look up the spender of each spent output (for `historical` answers).
+    pub spenders: bool,
+}
+
+/// A taproot output of an eligible transaction, as served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TweakOutput {
+    pub vout: u32,
+    pub value: u64,
+    pub key: [u8; 32],
+    /// Its confirmed spender and the spender's height (with [`TweakFilter::spenders`]).
+    pub spender: Option<(Txid, Height)>,
+}
+
+/// An eligible transaction, as served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EligibleTx {
+    pub txid: Txid,
+    pub tweak: [u8; 33],
+    pub outputs: Vec<TweakOutput>,
+}
+
+/// The eligible transactions of one block that pass the filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockTweaks {
+    pub height: Height,
+    pub txs: Vec<EligibleTx>,
+}
+
+/// Why tweaks could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TweakError {
+    #[error(transparent)]
+    Unavailable(#[from] SpUnavailable),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl View<'_> {
+    /// Every block of `first..=last` (clamped to this view's tip), with its eligible
+    /// transactions that pass `filter` (possibly none), in height order.
+    pub fn tweaks(
+        &self,
+        first: u32,
+        last: u32,
+        filter: TweakFilter,
+    ) -> Result<Vec<BlockTweaks>, TweakError> {
+        let Some(top) = self.tip().height() else {
+            return Ok(Vec::new());
+        };
+        let last = last.min(top.0);
+        if first > last {
+            return Ok(Vec::new());
+        }
+        self.store.sp_available(first, last)?;
+        let rows = self.read.sp_blocks(self.store, first, last, true)?;
+        let mut out = Vec::with_capacity((last - first + 1) as usize);
+        let mut rows = rows.into_iter().peekable();
+        for h in first..=last {
+            let mut block = BlockTweaks {
+                height: Height(h),
+                txs: Vec::new(),
+            };
+            if rows.peek().is_some_and(|r| r.0.0 == h)
+                && let Some((_, txs)) = rows.next()
+            {
+                let range = self
+                    .tip()
+                    .block_txnums(Height(h))
+                    .context("a tweaks row above the tip")?;
+                let nums: Vec<TxNum> = txs
+                    .iter()
+                    .map(|t| TxNum(range.start + t.index as u64))
+                    .collect();
+                if nums.iter().any(|n| n.0 >= range.end) {
+                    return Err(anyhow::anyhow!(
+                        "index corrupt: a tweaks row of block {h} names a tx beyond the block"
+                    )
+                    .into());
+                }
+                let txids = self.store.txids_at(&nums, self.snap())?;
+                for (t, txid) in txs.into_iter().zip(txids) {
+                    let txid = Txid::from_byte_array(txid);
+                    let mut outputs = Vec::with_capacity(t.outputs.len());
+                    for o in t.outputs {
+                        if o.value < filter.dust {
+                            continue;
+                        }
+                        let spender = if filter.cut_through || filter.spenders {
+                            self.spender_of(&txid, &o)?
+                        } else {
+                            None
+                        };
+                        if filter.cut_through && spender.is_some() {
+                            continue;
+                        }
+                        outputs.push(TweakOutput {
+                            vout: o.vout,
+                            value: o.value,
+                            key: o.key,
+                            spender,
+                        });
+                    }
+                    if !outputs.is_empty() {
+                        block.txs.push(EligibleTx {
+                            txid,
+                            tweak: t.tweak,
+                            outputs,
+                        });
+                    }
+                }
+            }
+            out.push(block);
+        }
+        Ok(out)
+    }
+
+    /// The confirmed spender of a taproot output in this view, with its height.
+    fn spender_of(&self, txid: &Txid, o: &TaprootOutput) -> Result<Option<(Txid, Height)>> {
+        let tip = self.tip();
+        match self
+            .store
+            .spender(txid.as_byte_array(), o.vout, self.snap())?
+        {
+            Some(n) if n.0 < tip.tx_count() => {
+                let t = self
+                    .store
+                    .txid_at(n, self.snap())?
+                    .context("index corrupt: spender has no txid")?;
+                let h = tip.height_of(n).context("spender above the tip")?;
+                Ok(Some((Txid::from_byte_array(t), h)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
