@@ -18,8 +18,15 @@ use std::time::Duration;
 
 fn ferrum(d: &Bitcoind, db: &Path, source: &str, command: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ferrum"));
+    // From the daemon's spent outputs, the silent payments tweaks are kept too.
+    let tweaks = if source == BlockSourceMode::Raw.name() {
+        "off"
+    } else {
+        "on"
+    };
     c.env_clear()
         .env("FERRUM_BLOCK_SOURCE", source)
+        .env("FERRUM_SILENT_PAYMENTS", tweaks)
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("NET", "regtest")
         .env("DB_DIRECTORY", db)
@@ -125,6 +132,11 @@ fn kill_9_at_random_points(source: BlockSourceMode) {
     let clean_dir = tempfile::tempdir().unwrap();
     let clean = indexer(&d, clean_dir.path(), 3);
     sync(&clean);
+    if source != BlockSourceMode::Raw {
+        // The tweak rows committed with their blocks and deleted with their rollbacks.
+        let eligible = assert_tweaks_match(&d, resumed.store());
+        assert!(eligible > 50, "{eligible}");
+    }
     let scripts = model.assert_matches(&query(&resumed));
     model.assert_matches(&query(&clean));
     assert!(scripts > 100);

@@ -75,9 +75,12 @@ fn reorg_deeper_than_the_undo_window_refetches_stale_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let ix = indexer(&d, dir.path(), 2);
     sync(&ix);
+    assert!(assert_tweaks_match(&d, ix.store()) > 0);
     b.reorg(&d, 6, 7, 8).unwrap();
     sync(&ix);
     Model::from_daemon(&d).assert_matches(&query(&ix));
+    // The tweaks of the stale blocks are gone, the new branch's are there.
+    assert!(assert_tweaks_match(&d, ix.store()) > 0);
 }
 
 #[test]
@@ -91,6 +94,8 @@ fn sync_without_rest_uses_json_rpc_and_matches_the_model() {
     b.reorg(&d, 5, 6, 4).unwrap();
     sync(&ix);
     Model::from_daemon(&d).assert_matches(&query(&ix));
+    // Tweaks from getblock 3's prevouts equal those from REST's spent outputs.
+    assert!(assert_tweaks_match(&d, ix.store()) > 0);
 }
 
 #[test]

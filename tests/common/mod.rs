@@ -86,7 +86,9 @@ pub fn indexer_from(
         threads: 2,
         poll_interval: Duration::from_millis(200),
         zmq_block_endpoint: None,
-        silent_payments: false,
+        // Every index these tests build from bitcoind's spent outputs keeps silent payments
+        // tweaks too ([`assert_tweaks_match`] checks them); raw blocks cannot.
+        silent_payments: source != BlockSourceMode::Raw,
     };
     Indexer::new(store, daemon, COIN, cfg)
 }
@@ -98,6 +100,51 @@ pub fn sync(ix: &Indexer) {
 
 pub fn query(ix: &Indexer) -> Query {
     Query::new(ix.store().clone())
+}
+
+/// The silent payments rows of `store` hold exactly, for every block of bitcoind's active
+/// chain, the eligible transactions computed from `getblock <hash> 3` (each transaction with
+/// the scripts its inputs spend), in block order. Returns how many eligible transactions.
+pub fn assert_tweaks_match(d: &Bitcoind, store: &Store) -> usize {
+    use ferrum::silentpayments::block::tx_tweak;
+    use ferrum::types::hex_to_bytes;
+    let state = store
+        .sp_state()
+        .expect("the index keeps silent payments tweaks");
+    assert_eq!(state.pending, None, "the tweak index is complete");
+    let (_, tip) = d.tip().unwrap();
+    let rows = store.read().sp_blocks(store, 0, u32::MAX, true).unwrap();
+    let mut rows = rows.into_iter().peekable();
+    let mut eligible = 0;
+    for h in 0..=tip {
+        let hash = d.rpc("getblockhash", json!([h])).unwrap();
+        let block = d.rpc("getblock", json!([hash, 3])).unwrap();
+        let mut want = Vec::new();
+        for (i, tx) in block["tx"].as_array().unwrap().iter().enumerate().skip(1) {
+            let raw = hex_to_bytes(tx["hex"].as_str().unwrap()).unwrap();
+            let spent: Vec<Vec<u8>> = tx["vin"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| {
+                    hex_to_bytes(i["prevout"]["scriptPubKey"]["hex"].as_str().unwrap()).unwrap()
+                })
+                .collect();
+            let refs: Vec<&[u8]> = spent.iter().map(Vec::as_slice).collect();
+            if let Some(mut t) = tx_tweak(&raw, &refs) {
+                t.index = i as u32;
+                want.push(t);
+            }
+        }
+        let got = match rows.peek() {
+            Some((height, _)) if height.0 == h => rows.next().map(|r| r.1).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        assert_eq!(got, want, "silent payments rows of block {h}");
+        eligible += want.len();
+    }
+    assert!(rows.next().is_none(), "tweak rows above the tip");
+    eligible
 }
 
 /// The raw block source's `outpoints` family holds exactly the unspent outputs of `utxo`, each
