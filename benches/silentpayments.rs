@@ -52,6 +52,20 @@ fn bench(c: &mut Criterion) {
     g.bench_function("tweak_two_p2wpkh_inputs", |b| {
         b.iter(|| tweak(std::hint::black_box(inputs())))
     });
+    g.bench_function("input_sum_two_p2wpkh_inputs", |b| {
+        b.iter(|| ferrum::silentpayments::tweak::input_sum(std::hint::black_box(inputs())))
+    });
+    let a = ferrum::silentpayments::tweak::input_sum(inputs())
+        .expect("eligible")
+        .0;
+    let h = bitcoin::secp256k1::Scalar::from(key(9));
+    g.bench_function("mul_tweak", |b| {
+        b.iter(|| std::hint::black_box(&a).mul_tweak(&secp, &h))
+    });
+    let compressed = a.serialize();
+    g.bench_function("decompress_point", |b| {
+        b.iter(|| bitcoin::secp256k1::PublicKey::from_slice(std::hint::black_box(&compressed)))
+    });
     g.bench_function("scan_no_labels", |b| {
         b.iter(|| plain.scan(std::hint::black_box(&t), &outputs))
     });

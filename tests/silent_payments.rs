@@ -136,6 +136,24 @@ fn block_txids(d: &Bitcoind, h: u32) -> Vec<String> {
         .collect()
 }
 
+/// Waits until the tweaks of `tip` are served (they are built between follow rounds).
+fn wait_built(c: &mut Client, tip: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = c.request("blockchain.block.tweaks", json!([tip]));
+        if r.get("result").is_some() {
+            return;
+        }
+        let text = r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(text.contains("still being built"), "{r}");
+        assert!(std::time::Instant::now() < deadline, "never built: {r}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn env(sp: &str) -> Vec<(&'static str, &str)> {
     let mut e = base_env();
     e.push(("FERRUM_SILENT_PAYMENTS", sp));
@@ -150,6 +168,10 @@ fn tweaks_equal_bitcoind_s_through_both_apis_upgrade_reorg_and_off() {
     for _ in 0..12 {
         b.mine_block_with(&d, 25).unwrap();
     }
+    // Past a day of blocks: a first sync with tweaks on indexes the rest first and builds
+    // the tweaks after it.
+    b.mine_empty(&d, 40).unwrap();
+    b.mine_block_with(&d, 25).unwrap();
     let (hash, tip) = d.tip().unwrap();
     let want = expected(&d, 0, tip);
     let eligible: usize = want.values().map(|b| b.len()).sum();
@@ -174,18 +196,28 @@ fn tweaks_equal_bitcoind_s_through_both_apis_upgrade_reorg_and_off() {
         "{stderr}"
     );
     let mut c = Client::negotiated(server.port(), "1.4");
-    // The backfill runs between rounds: wait for the last height.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = c.request("blockchain.block.tweaks", json!([tip]));
-        if r.get("result").is_some() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never built: {r}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_built(&mut c, tip);
     let f = c.request("server.features", json!([]));
     assert_eq!(f["result"]["silent_payments"], json!([0]), "{f}");
+    // A new index with tweaks on from the start: the same answers.
+    {
+        let fresh = FerrumServer::start(&d, &env("on"));
+        assert!(
+            fresh.stderr().contains("built"),
+            "{}",
+            fresh.stderr_tail(20)
+        );
+        let mut f = Client::negotiated(fresh.port(), "1.4");
+        wait_built(&mut f, tip);
+        for h in (0..=tip).step_by(3) {
+            let order = block_txids(&d, h);
+            assert_eq!(
+                block_tweaks(&mut f, h),
+                tweaks_of(&want[&h], &order),
+                "fresh, height {h}"
+            );
+        }
+    }
     for h in 0..=tip {
         let order = block_txids(&d, h);
         assert_eq!(

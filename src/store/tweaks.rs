@@ -131,6 +131,28 @@ impl Store {
         Ok(())
     }
 
+    /// Adds heights `first..=last` (about to be indexed without their tweaks) to the range
+    /// still to build; one range covers both (heights between them are built again, which
+    /// writes the same rows).
+    pub fn sp_defer(&self, first: u32, last: u32) -> Result<()> {
+        let Some(mut state) = self.sp_state() else {
+            return Ok(());
+        };
+        let first = first.max(state.from);
+        if first > last {
+            return Ok(());
+        }
+        state.pending = Some(match state.pending {
+            Some((next, end)) => (next.min(first), end.max(last)),
+            None => (first, last),
+        });
+        let mut batch = WriteBatch::default();
+        self.put_sp_state(&mut batch, &state)?;
+        self.write_meta(batch)?;
+        *self.sp.write().unwrap_or_else(|e| e.into_inner()) = Some(state);
+        Ok(())
+    }
+
     /// Writes the rows of blocks built for the pending range, and the range that remains
     /// (`next`: the first height not built), in one batch.
     pub fn write_sp_backfill(&self, rows: &[(Height, Vec<TxTweak>)], next: u32) -> Result<()> {

@@ -410,7 +410,17 @@ impl Indexer {
         let tip = self.store.tip();
         let mut prev = tip.tip_hash();
         let keep_outpoints = self.store.keeps_outpoints();
-        let sp_from = self.store.sp_state().map(|s| s.from);
+        // Silent payments tweaks (an EC multiplication per eligible tx, 3x the rest of the
+        // indexing work on two cores) are computed inline only for a short catch-up; a long
+        // one is indexed at full speed and its tweaks built after it (`tweaks.rs`), so that
+        // everything else is served as early as without them.
+        let sp_from = match self.store.sp_state() {
+            Some(_) if end - start >= tweaks::DEFER_AFTER_BLOCKS => {
+                self.store.sp_defer(start, end)?;
+                None
+            }
+            s => s.map(|s| s.from),
+        };
         let mut batch = FlushBatch::with_budget(tip.tx_count(), budget, keep_outpoints);
         let mut progress = Progress::new(start, end, tip.tx_count());
         let (mut blocks, mut txs) = (0u64, 0u64);

@@ -19,6 +19,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Blocks per chunk and worker.
 const CHUNK_PER_WORKER: u32 = 8;
 
+/// A catch-up of this many blocks or more is indexed without its tweaks, which are built
+/// after it (a day of blocks: following the tip always computes them inline).
+pub const DEFER_AFTER_BLOCKS: u32 = 144;
+
 impl Indexer {
     /// Turns the silent payments index on or off as configured (idempotent; at the start of
     /// every catch-up, while nothing is being written).

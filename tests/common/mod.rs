@@ -95,7 +95,10 @@ pub fn indexer_from(
 
 /// Syncs to the daemon's tip.
 pub fn sync(ix: &Indexer) {
-    ix.sync_to_tip(&AtomicBool::new(false)).expect("sync");
+    let stop = AtomicBool::new(false);
+    ix.sync_to_tip(&stop).expect("sync");
+    // A long catch-up leaves its silent payments tweaks to be built after it.
+    ix.build_tweaks(&stop).expect("tweaks");
 }
 
 pub fn query(ix: &Indexer) -> Query {
