@@ -62,6 +62,16 @@ fn bench(c: &mut Criterion) {
     g.bench_function("mul_tweak", |b| {
         b.iter(|| std::hint::black_box(&a).mul_tweak(&secp, &h))
     });
+    let spend = key(2).public_key(&secp);
+    g.bench_function("spend_plus_tG_by_tweak_add", |b| {
+        b.iter(|| std::hint::black_box(&spend).add_exp_tweak(&secp, &h))
+    });
+    g.bench_function("spend_plus_tG_by_generator_then_combine", |b| {
+        b.iter(|| {
+            let tg = bitcoin::secp256k1::PublicKey::from_secret_key(&secp, &key(9));
+            std::hint::black_box(&spend).combine(&tg)
+        })
+    });
     let compressed = a.serialize();
     g.bench_function("decompress_point", |b| {
         b.iter(|| bitcoin::secp256k1::PublicKey::from_slice(std::hint::black_box(&compressed)))

@@ -3,7 +3,6 @@
 //! tweak API and server-side scans.
 
 use super::View;
-use crate::silentpayments::block::TaprootOutput;
 use crate::store::tweaks::SpUnavailable;
 use crate::types::{Height, TxNum};
 use anyhow::{Context, Result};
@@ -97,18 +96,37 @@ impl View<'_> {
                     )
                     .into());
                 }
-                let txids = self.store.txids_at(&nums, self.snap())?;
+                let txids: Vec<Txid> = self
+                    .store
+                    .txids_at(&nums, self.snap())?
+                    .into_iter()
+                    .map(Txid::from_byte_array)
+                    .collect();
+                // Spenders of the block's kept outputs, in one pass over `spends`.
+                let wanted: Vec<([u8; 32], u32)> = if filter.cut_through || filter.spenders {
+                    txs.iter()
+                        .zip(&txids)
+                        .flat_map(|(t, txid)| {
+                            t.outputs
+                                .iter()
+                                .filter(|o| o.value >= filter.dust)
+                                .map(|o| (txid.to_byte_array(), o.vout))
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let mut spenders = self.spenders_of(&wanted)?.into_iter();
                 for (t, txid) in txs.into_iter().zip(txids) {
-                    let txid = Txid::from_byte_array(txid);
                     let mut outputs = Vec::with_capacity(t.outputs.len());
                     for o in t.outputs {
                         if o.value < filter.dust {
                             continue;
                         }
-                        let spender = if filter.cut_through || filter.spenders {
-                            self.spender_of(&txid, &o)?
-                        } else {
+                        let spender = if wanted.is_empty() {
                             None
+                        } else {
+                            spenders.next().flatten()
                         };
                         if filter.cut_through && spender.is_some() {
                             continue;
@@ -134,22 +152,32 @@ impl View<'_> {
         Ok(out)
     }
 
-    /// The confirmed spender of a taproot output in this view, with its height.
-    fn spender_of(&self, txid: &Txid, o: &TaprootOutput) -> Result<Option<(Txid, Height)>> {
-        let tip = self.tip();
-        match self
-            .store
-            .spender(txid.as_byte_array(), o.vout, self.snap())?
-        {
-            Some(n) if n.0 < tip.tx_count() => {
-                let t = self
-                    .store
-                    .txid_at(n, self.snap())?
-                    .context("index corrupt: spender has no txid")?;
-                let h = tip.height_of(n).context("spender above the tip")?;
-                Ok(Some((Txid::from_byte_array(t), h)))
-            }
-            _ => Ok(None),
+    /// The confirmed spenders of `outputs` in this view, with their heights, in order.
+    fn spenders_of(&self, outputs: &[([u8; 32], u32)]) -> Result<Vec<Option<(Txid, Height)>>> {
+        if outputs.is_empty() {
+            return Ok(Vec::new());
         }
+        let tip = self.tip();
+        // Only spenders in this view's chain (the snapshot and the tip were taken together).
+        let nums: Vec<Option<TxNum>> = self
+            .store
+            .spenders(outputs, self.snap())?
+            .into_iter()
+            .map(|n| n.filter(|n| n.0 < tip.tx_count()))
+            .collect();
+        let spent: Vec<TxNum> = nums.iter().flatten().copied().collect();
+        let mut txids = self.store.txids_at(&spent, self.snap())?.into_iter();
+        nums.into_iter()
+            .map(|n| match n {
+                Some(n) => {
+                    let t = txids
+                        .next()
+                        .context("index corrupt: spender has no txid")?;
+                    let h = tip.height_of(n).context("spender above the tip")?;
+                    Ok(Some((Txid::from_byte_array(t), h)))
+                }
+                None => Ok(None),
+            })
+            .collect()
     }
 }

@@ -308,6 +308,48 @@ impl Store {
             .map(|(_, n, value)| (n, value)))
     }
 
+    /// [`Store::spender`] of many outputs, in order, through one iterator (seeks in key
+    /// order): a request over thousands of outputs does not pay for an iterator each.
+    pub fn spenders(
+        &self,
+        outputs: &[([u8; 32], u32)],
+        snap: Option<&Snapshot>,
+    ) -> Result<Vec<Option<TxNum>>> {
+        let mut order: Vec<(Vec<u8>, usize)> = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, (txid, vout))| {
+                let o = OutPointKey {
+                    txid: crate::types::TxidPrefix::from_bytes(txid),
+                    vout: *vout,
+                };
+                (keys::spend_prefix(&o), i)
+            })
+            .collect();
+        order.sort_unstable();
+        let mut opts = ReadOptions::default();
+        if let Some(s) = snap {
+            opts.set_snapshot(s);
+        }
+        let mut it = self.db.raw_iterator_cf_opt(self.cf(CF_SPENDS), opts);
+        let mut found = vec![None; outputs.len()];
+        for (prefix, i) in &order {
+            it.seek(prefix);
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if !k.starts_with(prefix) {
+                    break;
+                }
+                let n = TxNum::from_bytes(&k[prefix.len()..]).context("corrupt spends key")?;
+                if k.len() == prefix.len() + TxNum::LEN && v == &outputs[*i].0[keys::SPEND_CHECK] {
+                    found[*i] = Some(n);
+                }
+                it.next();
+            }
+        }
+        it.status()?;
+        Ok(found)
+    }
+
     /// Tx number of the transaction that spends output `vout` of `txid`, if it is spent.
     pub fn spender(
         &self,
