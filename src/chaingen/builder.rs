@@ -196,6 +196,38 @@ impl ChainBuilder {
         &self.pool.items
     }
 
+    /// Our unspent output at `outpoint`, if it is one (not reserved by a pending transaction).
+    pub fn utxo(&self, outpoint: &OutPoint) -> Option<&Utxo> {
+        self.pool
+            .index
+            .get(outpoint)
+            .and_then(|&i| self.pool.items.get(i))
+    }
+
+    /// Adds a confirmed, spendable UTXO of a new script of `kind` worth `value`, with a made-up
+    /// outpoint: for unit tests that sign transactions without a bitcoind.
+    #[cfg(test)]
+    pub(crate) fn fake_utxo(&mut self, kind: OutputType, value: Amount) -> OutPoint {
+        use bitcoin::hashes::{Hash, sha256};
+        let script_pubkey = self.new_script(kind);
+        let spend = self.scripts[&script_pubkey];
+        let mut id = b"ferrum/chaingen/fake-utxo".to_vec();
+        id.extend_from_slice(&spend.key.to_le_bytes());
+        let txid = Txid::from_byte_array(sha256::Hash::hash(&id).to_byte_array());
+        let outpoint = OutPoint::new(txid, 0);
+        self.pool.upsert(Utxo {
+            outpoint,
+            txout: TxOut {
+                value,
+                script_pubkey,
+            },
+            spend,
+            height: Some(1),
+            coinbase: false,
+        });
+        outpoint
+    }
+
     /// Every block the builder made, in the order made (including blocks later reorged out).
     pub fn blocks(&self) -> &[Block] {
         &self.blocks

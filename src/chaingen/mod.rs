@@ -8,6 +8,7 @@
 //! - [`bench`] generates large mainnet-shaped chains for benchmarks and the demo
 //!   (`ferrum-chaingen`), in a [`shape::Shape`], submitted as they are built or through a
 //!   [`spool`] imported with `-assumevalid`.
+//! - [`silent`] sends silent payments (BIP352) on test chains and spends them.
 //! - [`mempool`] makes a mainnet-sized mempool and its churn for `scripts/bench-mempool`.
 //!
 //! bitcoind needs no wallet for any of this: keys, UTXOs and signatures are ours.
@@ -21,6 +22,7 @@ pub mod fastsign;
 pub mod mempool;
 pub mod ports;
 pub mod shape;
+pub mod silent;
 pub mod spool;
 pub mod wallet;
 
