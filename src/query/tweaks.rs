@@ -170,9 +170,7 @@ impl View<'_> {
         nums.into_iter()
             .map(|n| match n {
                 Some(n) => {
-                    let t = txids
-                        .next()
-                        .context("index corrupt: spender has no txid")?;
+                    let t = txids.next().context("index corrupt: spender has no txid")?;
                     let h = tip.height_of(n).context("spender above the tip")?;
                     Ok(Some((Txid::from_byte_array(t), h)))
                 }
