@@ -16,7 +16,6 @@ use super::Shared;
 use super::handlers::arg;
 use super::methods;
 use super::rpc::{self, RpcError};
-use crate::query::tweaks::TweakFilter;
 use crate::silentpayments::address::SpAddress;
 use crate::silentpayments::scan::Receiver;
 use crate::types::{Height, bytes_to_hex, hex_to_bytes};
@@ -295,31 +294,29 @@ fn scan_blocks(
     last: u32,
 ) -> Result<Scanned, RpcError> {
     let view = shared.query.view();
-    let blocks = view
-        .tweaks(first, last, TweakFilter::default())
-        .map_err(|e| bad(e.to_string()))?;
-    let mut found = Vec::new();
-    let mut hashes = Vec::with_capacity(blocks.len());
     let mut keys: Vec<[u8; 32]> = Vec::new();
-    for b in &blocks {
-        if let Some(hash) = view.tip().hash(b.height) {
-            hashes.push((b.height.0, hash));
-        }
-        for t in &b.txs {
+    let picked = view
+        .pick_tweaks(first, last, |t| {
             let Ok(tweak) = PublicKey::from_slice(&t.tweak) else {
-                continue;
+                return false;
             };
             keys.clear();
             keys.extend(t.outputs.iter().map(|o| o.key));
-            if !receiver.scan_keys(&tweak, &keys).is_empty() {
-                found.push(Entry {
-                    height: b.height.0,
-                    txid: t.txid,
-                    tweak: t.tweak,
-                });
-            }
-        }
-    }
+            !receiver.scan_keys(&tweak, &keys).is_empty()
+        })
+        .map_err(|e| bad(e.to_string()))?;
+    let found = picked
+        .into_iter()
+        .map(|(h, txid, tweak)| Entry {
+            height: h.0,
+            txid,
+            tweak,
+        })
+        .collect();
+    let top = view.tip().height().map_or(0, |h| h.0);
+    let hashes = (first..=last.min(top))
+        .filter_map(|h| Some((h, view.tip().hash(Height(h))?)))
+        .collect();
     Ok((found, hashes))
 }
 
@@ -511,7 +508,8 @@ async fn historical(
     let mut next = first;
     let mut done_to = first; // first height not scanned yet
     loop {
-        while next <= last && inflight.len() < pool.threads() {
+        // Twice the threads: a job that ends early never leaves its thread idle.
+        while next <= last && inflight.len() < 2 * pool.threads() {
             let to = last.min(next.saturating_add(JOB_BLOCKS - 1));
             let (s, receiver, from) = (shared.clone(), req.receiver.clone(), next);
             inflight.push_back((to, pool.run(move || scan_blocks(&s, &receiver, from, to))));

@@ -3,6 +3,7 @@
 //! tweak API and server-side scans.
 
 use super::View;
+use crate::silentpayments::block::TxTweak;
 use crate::store::tweaks::SpUnavailable;
 use crate::types::{Height, TxNum};
 use anyhow::{Context, Result};
@@ -63,14 +64,9 @@ impl View<'_> {
         last: u32,
         filter: TweakFilter,
     ) -> Result<Vec<BlockTweaks>, TweakError> {
-        let Some(top) = self.tip().height() else {
+        let Some(last) = self.tweak_range(first, last)? else {
             return Ok(Vec::new());
         };
-        let last = last.min(top.0);
-        if first > last {
-            return Ok(Vec::new());
-        }
-        self.store.sp_available(first, last)?;
         let rows = self.read.sp_blocks(self.store, first, last, true)?;
         let mut out = Vec::with_capacity((last - first + 1) as usize);
         let mut rows = rows.into_iter().peekable();
@@ -150,6 +146,50 @@ impl View<'_> {
             out.push(block);
         }
         Ok(out)
+    }
+
+    /// `last` clamped to this view's tip, if `first..=last` is not empty then, and whether the
+    /// index can serve it.
+    fn tweak_range(&self, first: u32, last: u32) -> Result<Option<u32>, TweakError> {
+        let Some(top) = self.tip().height() else {
+            return Ok(None);
+        };
+        let last = last.min(top.0);
+        if first > last {
+            return Ok(None);
+        }
+        self.store.sp_available(first, last)?;
+        Ok(Some(last))
+    }
+
+    /// Calls `pick` on every eligible transaction of blocks `first..=last` (clamped to this
+    /// view's tip), with its height, and returns those it picked with their txids: a scan that
+    /// finds (nearly) nothing reads only the two `sp_` families.
+    pub fn pick_tweaks(
+        &self,
+        first: u32,
+        last: u32,
+        mut pick: impl FnMut(&TxTweak) -> bool,
+    ) -> Result<Vec<(Height, Txid, [u8; 33])>, TweakError> {
+        let Some(last) = self.tweak_range(first, last)? else {
+            return Ok(Vec::new());
+        };
+        let mut picked = Vec::new();
+        for (h, txs) in self.read.sp_blocks(self.store, first, last, true)? {
+            let range = self
+                .tip()
+                .block_txnums(h)
+                .context("a tweaks row above the tip")?;
+            for t in txs.iter().filter(|t| pick(t)) {
+                let n = TxNum(range.start + t.index as u64);
+                let txid = self
+                    .store
+                    .txid_at(n, self.snap())?
+                    .context("index corrupt: a tweaks row names a tx without txid")?;
+                picked.push((h, Txid::from_byte_array(txid), t.tweak));
+            }
+        }
+        Ok(picked)
     }
 
     /// The confirmed spenders of `outputs` in this view, with their heights, in order.
