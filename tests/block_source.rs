@@ -44,14 +44,22 @@ fn raw_blocks_match_the_model_through_reorgs_inside_and_beyond_the_undo_window()
     check(&d, &ix);
 }
 
-/// Makes `db` what an index of the previous format is: no `outpoints` family at all.
+/// Makes `db` what an index of the previous formats is: no `outpoints` family, no silent
+/// payments families and no silent payments record.
 fn drop_outpoints_family(db: &Path) {
+    use ferrum::store::{CF_META, CF_SP_OUTPUTS, CF_SP_TWEAKS};
     let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), db).unwrap();
     let mut raw = rocksdb::DB::open_cf(&rocksdb::Options::default(), db, &names).unwrap();
-    raw.drop_cf(CF_OUTPOINTS).unwrap();
+    raw.delete_cf(raw.cf_handle(CF_META).unwrap(), b"silent_payments")
+        .unwrap();
+    for cf in [CF_OUTPOINTS, CF_SP_TWEAKS, CF_SP_OUTPUTS] {
+        raw.drop_cf(cf).unwrap();
+    }
     drop(raw);
     let names = rocksdb::DB::list_cf(&rocksdb::Options::default(), db).unwrap();
-    assert!(!names.iter().any(|n| n == CF_OUTPOINTS), "{names:?}");
+    for cf in [CF_OUTPOINTS, CF_SP_TWEAKS, CF_SP_OUTPUTS] {
+        assert!(!names.iter().any(|n| n == cf), "{names:?}");
+    }
 }
 
 #[test]
@@ -84,9 +92,12 @@ fn an_index_moves_between_sources_and_upgrades_from_the_previous_format() {
     b.mine_block_with(&d, 10).unwrap();
     b.reorg(&d, 1, 2, 8).unwrap();
     {
+        // From REST the silent payments tweaks are kept: the families come back, built from
+        // the taproot activation (regtest: 0) without a resync.
         let ix = indexer_from(&d, dir.path(), 10, BlockSourceMode::Rest);
         sync(&ix);
         check(&d, &ix);
+        assert!(assert_tweaks_match(&d, ix.store()) > 0);
     }
     b.mine_block_with(&d, 10).unwrap();
     let ix = indexer_from(&d, dir.path(), 10, BlockSourceMode::Raw);
