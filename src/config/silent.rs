@@ -46,8 +46,8 @@ pub(crate) struct SilentOpts {
         help_heading = "Silent payments"
     )]
     pub sp_scan_threads: Option<String>,
-    /// Blocks one tweaks request may cover (blockchain.tweaks.subscribe's count); a longer
-    /// range is asked for in several requests [env: FERRUM_SP_MAX_BLOCKS] [default: 2016]
+    /// Blocks one blockchain.tweaks.subscribe sends at most (a longer count is cut there; the
+    /// client asks for the rest after "done") [env: FERRUM_SP_MAX_BLOCKS] [default: 144]
     #[arg(
         long,
         global = true,
@@ -94,7 +94,7 @@ impl Default for SilentSettings {
             max_labels: 100,
             max_subscriptions: 4,
             scan_threads: (cores / 2).max(1),
-            max_blocks: 2016,
+            max_blocks: 144,
         }
     }
 }

@@ -810,11 +810,13 @@ async fn gated(
             }
             Work::Call(m, args) => (m, args),
             Work::Tweaks(args, out) => {
+                // Past REQUEST_TIMEOUT the client has its -102: stop sending blocks then.
+                let deadline = Instant::now() + gate.timeout();
                 let task = tokio::task::spawn_blocking(move || {
                     let mut sent = 0usize;
                     let r = super::tweaks::subscribe(&shared, &args, |msg| {
                         sent += msg.len() + 1;
-                        out.blocking_send(msg).is_ok()
+                        Instant::now() < deadline && out.blocking_send(msg).is_ok()
                     });
                     match r {
                         Ok((done, sub)) => (Ok(Answer::Json(done)), Effect::Tweaks { sub, sent }),

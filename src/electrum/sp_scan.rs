@@ -111,11 +111,6 @@ impl Request {
     pub fn widen(&mut self, earlier: u32) {
         self.start = self.start.min(earlier);
     }
-
-    /// Blocks the historical scan covers at most (for its cost).
-    pub fn blocks(&self, tip: u32) -> u32 {
-        self.end.unwrap_or(tip).saturating_sub(self.start) + 1
-    }
 }
 
 fn bad(message: impl Into<String>) -> RpcError {

@@ -40,6 +40,8 @@ pub const NAMES: &[&str] = &[
     "ferrum_mempool_txs",
     "ferrum_mempool_vbytes",
     "ferrum_mempool_raw_file_bytes",
+    "ferrum_silent_payments_pending_blocks",
+    "ferrum_silent_payments_mempool_txs",
     "ferrum_cache_lookups_total",
     "ferrum_db_size_bytes",
     "ferrum_peers",
@@ -67,6 +69,8 @@ struct Metrics {
     mempool_txs: IntGauge,
     mempool_vbytes: IntGauge,
     mempool_raw_file: IntGauge,
+    sp_pending: IntGauge,
+    sp_mempool: IntGauge,
     cache: IntCounterVec,
     db_size: IntGaugeVec,
     peers: IntGaugeVec,
@@ -150,6 +154,14 @@ impl Metrics {
                 "ferrum_mempool_raw_file_bytes",
                 "Bytes in the file of mempool transactions' raw bytes, live and dead",
             ),
+            sp_pending: gauge(
+                "ferrum_silent_payments_pending_blocks",
+                "Blocks whose silent payments tweaks are still to build; -1 when tweaks are not kept",
+            ),
+            sp_mempool: gauge(
+                "ferrum_silent_payments_mempool_txs",
+                "Mempool transactions eligible for silent payments (with a tweak)",
+            ),
             cache: counters(
                 "ferrum_cache_lookups_total",
                 "Cache lookups by cache (history, fee, output_count, header_merkle) and result (hit, miss)",
@@ -228,6 +240,15 @@ pub fn follow_round(shared: &Shared, tip_height: Option<u32>) {
     m.index_height.set(tip_height.map_or(-1, i64::from));
     m.mempool_raw_file
         .set(gauge_value(shared.mempool.raw_file_bytes()));
+    m.sp_pending.set(match shared.query.sp_state() {
+        Some(s) => s.pending.map_or(0, |(next, end)| {
+            i64::from(end.min(tip_height.unwrap_or(0)).saturating_sub(next)) + 1
+        }),
+        None => -1,
+    });
+    m.sp_mempool.set(gauge_value(
+        shared.mempool.tweaks().map_or(0, |t| t.len() as u64),
+    ));
     let mempool = shared.mempool.read();
     m.mempool_txs.set(gauge_value(mempool.len() as u64));
     m.mempool_vbytes.set(gauge_value(mempool.vsize()));

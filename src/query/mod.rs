@@ -70,6 +70,11 @@ impl Query {
     pub fn tip(&self) -> Arc<TipState> {
         self.store.tip()
     }
+
+    /// The silent payments index's extent; `None` when it is not kept.
+    pub fn sp_state(&self) -> Option<crate::store::tweaks::SpState> {
+        self.store.sp_state()
+    }
 }
 
 /// One tip's worth of reads.
