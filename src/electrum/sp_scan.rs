@@ -224,6 +224,19 @@ pub fn parse(shared: &Shared, args: &[Option<Value>]) -> Result<Request, RpcErro
             }
         }
     };
+    // A scan over heights whose tweaks are still being built would miss payments: refuse it,
+    // saying when to come back.
+    if let Some(state) = shared.query.sp_state()
+        && let Some((next, to)) = state.pending
+        && start <= to.min(tip)
+        && next <= end.unwrap_or(tip)
+    {
+        return Err(bad(format!(
+            "the silent payments index is still being built: heights {next} to {} are not \
+             indexed yet",
+            to.min(tip)
+        )));
+    }
     Ok(Request {
         address: address_of(shared, &scan, &spend),
         receiver: Arc::new(receiver),
@@ -534,9 +547,10 @@ async fn historical(
                 pending.extend(entries);
             }
             Ok(Err(e)) => {
-                tracing::debug!("silent payments scan stopped: {}", e.message);
-                // What cannot be read (the tweak index still being built) ends the scan.
-                return Some(());
+                // Only a corrupt index gets here (a range being built is refused at subscribe):
+                // end the subscription rather than claim a complete scan.
+                tracing::warn!("silent payments scan stopped: {}", e.message);
+                return None;
             }
             Err(_) => return None,
         }
