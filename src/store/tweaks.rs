@@ -294,3 +294,86 @@ fn decode_tweaks_only(mut v: &[u8]) -> Option<Vec<TxTweak>> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Bitcoin;
+    use crate::silentpayments::block::TaprootOutput;
+
+    fn tx(index: u32, b: u8) -> TxTweak {
+        TxTweak {
+            index,
+            tweak: [b; 33],
+            outputs: vec![TaprootOutput {
+                vout: 0,
+                value: 1000,
+                key: [b; 32],
+            }],
+        }
+    }
+
+    /// The extent record: built from scratch, ranges deferred and merged, built chunk by chunk
+    /// (surviving a reopen), served only where complete, and everything gone when turned off.
+    #[test]
+    fn extent_defer_build_reopen_and_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let coin = &Bitcoin::REGTEST;
+        let store = Store::open(dir.path(), coin, 16).unwrap();
+        assert_eq!(store.sp_available(0, 0), Err(SpUnavailable::Off));
+        // An empty index: nothing to build.
+        let s = store.enable_sp(0).unwrap();
+        assert_eq!(
+            s,
+            SpState {
+                from: 0,
+                pending: None
+            }
+        );
+        assert!(store.sp_available(0, 1000).is_ok());
+        // Two deferred catch-ups become one range.
+        store.sp_defer(10, 20).unwrap();
+        store.sp_defer(30, 40).unwrap();
+        assert_eq!(store.sp_state().unwrap().pending, Some((10, 40)));
+        assert_eq!(
+            store.sp_available(5, 12),
+            Err(SpUnavailable::Building { next: 10, end: 40 })
+        );
+        assert!(store.sp_available(0, 9).is_ok() && store.sp_available(41, 50).is_ok());
+        // Built in chunks; the rows and the remaining range land together.
+        store
+            .write_sp_backfill(&[(Height(10), vec![tx(1, 2)]), (Height(12), vec![])], 25)
+            .unwrap();
+        assert_eq!(store.sp_state().unwrap().pending, Some((25, 40)));
+        drop(store);
+        let store = Store::open(dir.path(), coin, 16).unwrap();
+        assert_eq!(store.sp_state().unwrap().pending, Some((25, 40)));
+        let rows = store.read().sp_blocks(&store, 0, u32::MAX, true).unwrap();
+        assert_eq!(rows, vec![(Height(10), vec![tx(1, 2)])]);
+        let tweaks_only = store.read().sp_blocks(&store, 10, 10, false).unwrap();
+        assert_eq!(tweaks_only[0].1[0].tweak, [2; 33]);
+        assert!(tweaks_only[0].1[0].outputs.is_empty());
+        store.write_sp_backfill(&[], 41).unwrap();
+        assert_eq!(store.sp_state().unwrap().pending, None);
+        // Below the taproot start nothing is deferred.
+        store.disable_sp().unwrap();
+        store.enable_sp(100).unwrap();
+        store.sp_defer(0, 50).unwrap();
+        assert_eq!(store.sp_state().unwrap().pending, None);
+        store.sp_defer(0, 150).unwrap();
+        assert_eq!(store.sp_state().unwrap().pending, Some((100, 150)));
+        // Off: the record and every row are gone, for good.
+        store.disable_sp().unwrap();
+        assert_eq!(store.sp_state(), None);
+        drop(store);
+        let store = Store::open(dir.path(), coin, 16).unwrap();
+        assert_eq!(store.sp_state(), None);
+        assert!(
+            store
+                .read()
+                .sp_blocks(&store, 0, u32::MAX, true)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
