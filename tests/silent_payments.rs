@@ -10,8 +10,7 @@ mod common;
 
 use common::server::{Client, FerrumServer, base_env, wait_for_height};
 use ferrum::chaingen::{Bitcoind, ChainBuilder};
-use ferrum::silentpayments::block::tx_tweak;
-use ferrum::types::{bytes_to_hex, hex_to_bytes};
+use ferrum::types::bytes_to_hex;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,37 +20,24 @@ type Expected = BTreeMap<String, (String, BTreeMap<u32, (String, u64)>)>;
 
 /// Per height, the eligible txs of bitcoind's block.
 fn expected(d: &Bitcoind, from: u32, to: u32) -> BTreeMap<u32, Expected> {
-    let mut out = BTreeMap::new();
-    for h in from..=to {
-        let hash = d.rpc("getblockhash", json!([h])).unwrap();
-        let block = d.rpc("getblock", json!([hash, 3])).unwrap();
-        let mut txs = Expected::new();
-        for tx in block["tx"].as_array().unwrap().iter().skip(1) {
-            let raw = hex_to_bytes(tx["hex"].as_str().unwrap()).unwrap();
-            let spent: Vec<Vec<u8>> = tx["vin"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| {
-                    hex_to_bytes(i["prevout"]["scriptPubKey"]["hex"].as_str().unwrap()).unwrap()
+    (from..=to)
+        .map(|h| {
+            let (txids, tweaks) = common::daemon_tweaks(d, h);
+            let txs = txids
+                .into_iter()
+                .zip(tweaks)
+                .map(|(txid, t)| {
+                    let outs = t
+                        .outputs
+                        .iter()
+                        .map(|o| (o.vout, (bytes_to_hex(&o.key), o.value)))
+                        .collect();
+                    (txid, (bytes_to_hex(&t.tweak), outs))
                 })
                 .collect();
-            let refs: Vec<&[u8]> = spent.iter().map(Vec::as_slice).collect();
-            if let Some(t) = tx_tweak(&raw, &refs) {
-                let outs = t
-                    .outputs
-                    .iter()
-                    .map(|o| (o.vout, (bytes_to_hex(&o.key), o.value)))
-                    .collect();
-                txs.insert(
-                    tx["txid"].as_str().unwrap().to_string(),
-                    (bytes_to_hex(&t.tweak), outs),
-                );
-            }
-        }
-        out.insert(h, txs);
-    }
-    out
+            (h, txs)
+        })
+        .collect()
 }
 
 /// A block notification of `blockchain.tweaks.subscribe` as [`Expected`].

@@ -26,7 +26,7 @@ use super::wallet::{KeyChain, OutputType, unsigned_tx};
 use crate::silentpayments::address::SpAddress;
 use crate::silentpayments::scan::{Found, Receiver, label_tweak};
 use crate::silentpayments::send::{InputSecret, outputs};
-use crate::silentpayments::tweak::{TxInput, input_hash, tweak};
+use crate::silentpayments::tweak::input_hash;
 use crate::silentpayments::{SECP, tagged_hash};
 
 /// A silent payment receiver: its scan and spend keys and the labels it scans for.
@@ -393,27 +393,11 @@ pub fn spend_payment(p: &SpPayment, to: ScriptBuf, fee: Amount) -> Result<Transa
 /// Ferrum's tweak of `tx` ([`crate::silentpayments::tweak::tweak`]) given the outputs its
 /// inputs spend; None when it is not scanned (or `prevouts` does not match its inputs).
 pub fn tx_tweak(tx: &Transaction, prevouts: &[TxOut]) -> Option<PublicKey> {
-    if prevouts.len() != tx.input.len() || tx.is_coinbase() {
-        return None;
-    }
-    let witnesses: Vec<Vec<&[u8]>> = tx
-        .input
+    let scripts: Vec<&[u8]> = prevouts
         .iter()
-        .map(|i| i.witness.iter().collect())
+        .map(|p| p.script_pubkey.as_bytes())
         .collect();
-    tweak(
-        tx.input
-            .iter()
-            .zip(&witnesses)
-            .zip(prevouts)
-            .map(|((i, w), p)| TxInput {
-                txid: i.previous_output.txid.to_byte_array(),
-                vout: i.previous_output.vout,
-                script_sig: i.script_sig.as_bytes(),
-                witness: w,
-                prevout_script: p.script_pubkey.as_bytes(),
-            }),
-    )
+    crate::silentpayments::block::tweak_of(tx, &scripts)
 }
 
 /// The taproot outputs of `tx`: (vout, output key).

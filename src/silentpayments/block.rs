@@ -7,6 +7,7 @@ use super::inputs::is_p2tr;
 use super::tweak::{TxInput, tweak};
 use bitcoin::Transaction;
 use bitcoin::consensus::Decodable;
+use bitcoin::secp256k1::PublicKey;
 
 /// A taproot output of an eligible transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,32 @@ impl TxTweak {
     pub fn above_dust(&self, dust: u64) -> bool {
         self.outputs.iter().any(|o| o.value >= dust)
     }
+}
+
+/// The tweak of a decoded transaction, given the scripts of the outputs its inputs spend (in
+/// input order); None when it is not scanned or `prevout_scripts` does not match its inputs.
+pub fn tweak_of(tx: &Transaction, prevout_scripts: &[&[u8]]) -> Option<PublicKey> {
+    if tx.is_coinbase() || tx.input.len() != prevout_scripts.len() {
+        return None;
+    }
+    let witnesses: Vec<Vec<&[u8]>> = tx
+        .input
+        .iter()
+        .map(|i| i.witness.iter().collect())
+        .collect();
+    tweak(
+        tx.input
+            .iter()
+            .zip(&witnesses)
+            .zip(prevout_scripts)
+            .map(|((i, w), prevout)| TxInput {
+                txid: bitcoin::hashes::Hash::to_byte_array(i.previous_output.txid),
+                vout: i.previous_output.vout,
+                script_sig: i.script_sig.as_bytes(),
+                witness: w,
+                prevout_script: prevout,
+            }),
+    )
 }
 
 /// Whether any of `scripts` is a taproot output: the cheap test done on every transaction
@@ -68,24 +95,7 @@ pub fn tx_tweak(raw_tx: &[u8], prevout_scripts: &[&[u8]]) -> Option<TxTweak> {
     if outputs.is_empty() {
         return None;
     }
-    let witnesses: Vec<Vec<&[u8]>> = tx
-        .input
-        .iter()
-        .map(|i| i.witness.iter().collect())
-        .collect();
-    let inputs = tx
-        .input
-        .iter()
-        .zip(&witnesses)
-        .zip(prevout_scripts)
-        .map(|((i, w), prevout)| TxInput {
-            txid: bitcoin::hashes::Hash::to_byte_array(i.previous_output.txid),
-            vout: i.previous_output.vout,
-            script_sig: i.script_sig.as_bytes(),
-            witness: w,
-            prevout_script: prevout,
-        });
-    let t = tweak(inputs)?;
+    let t = tweak_of(&tx, prevout_scripts)?;
     Some(TxTweak {
         index: 0,
         tweak: t.serialize(),

@@ -109,8 +109,6 @@ pub fn query(ix: &Indexer) -> Query {
 /// chain, the eligible transactions computed from `getblock <hash> 3` (each transaction with
 /// the scripts its inputs spend), in block order. Returns how many eligible transactions.
 pub fn assert_tweaks_match(d: &Bitcoind, store: &Store) -> usize {
-    use ferrum::silentpayments::block::tx_tweak;
-    use ferrum::types::hex_to_bytes;
     let state = store
         .sp_state()
         .expect("the index keeps silent payments tweaks");
@@ -120,25 +118,7 @@ pub fn assert_tweaks_match(d: &Bitcoind, store: &Store) -> usize {
     let mut rows = rows.into_iter().peekable();
     let mut eligible = 0;
     for h in 0..=tip {
-        let hash = d.rpc("getblockhash", json!([h])).unwrap();
-        let block = d.rpc("getblock", json!([hash, 3])).unwrap();
-        let mut want = Vec::new();
-        for (i, tx) in block["tx"].as_array().unwrap().iter().enumerate().skip(1) {
-            let raw = hex_to_bytes(tx["hex"].as_str().unwrap()).unwrap();
-            let spent: Vec<Vec<u8>> = tx["vin"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| {
-                    hex_to_bytes(i["prevout"]["scriptPubKey"]["hex"].as_str().unwrap()).unwrap()
-                })
-                .collect();
-            let refs: Vec<&[u8]> = spent.iter().map(Vec::as_slice).collect();
-            if let Some(mut t) = tx_tweak(&raw, &refs) {
-                t.index = i as u32;
-                want.push(t);
-            }
-        }
+        let (_, want) = daemon_tweaks(d, h);
         let got = match rows.peek() {
             Some((height, _)) if height.0 == h => rows.next().map(|r| r.1).unwrap_or_default(),
             _ => Vec::new(),
@@ -148,6 +128,36 @@ pub fn assert_tweaks_match(d: &Bitcoind, store: &Store) -> usize {
     }
     assert!(rows.next().is_none(), "tweak rows above the tip");
     eligible
+}
+
+/// The eligible transactions of bitcoind's block at `h` (with their txids), computed from
+/// `getblock <hash> 3`: each transaction with the scripts its inputs spend.
+pub fn daemon_tweaks(
+    d: &Bitcoind,
+    h: u32,
+) -> (Vec<String>, Vec<ferrum::silentpayments::block::TxTweak>) {
+    use ferrum::silentpayments::block::tx_tweak;
+    use ferrum::types::hex_to_bytes;
+    let hash = d.rpc("getblockhash", json!([h])).unwrap();
+    let block = d.rpc("getblock", json!([hash, 3])).unwrap();
+    let mut txids = Vec::new();
+    let mut out = Vec::new();
+    for (i, tx) in block["tx"].as_array().unwrap().iter().enumerate().skip(1) {
+        let raw = hex_to_bytes(tx["hex"].as_str().unwrap()).unwrap();
+        let spent: Vec<Vec<u8>> = tx["vin"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| hex_to_bytes(i["prevout"]["scriptPubKey"]["hex"].as_str().unwrap()).unwrap())
+            .collect();
+        let refs: Vec<&[u8]> = spent.iter().map(Vec::as_slice).collect();
+        if let Some(mut t) = tx_tweak(&raw, &refs) {
+            t.index = i as u32;
+            txids.push(tx["txid"].as_str().unwrap().to_string());
+            out.push(t);
+        }
+    }
+    (txids, out)
 }
 
 /// The raw block source's `outpoints` family holds exactly the unspent outputs of `utxo`, each

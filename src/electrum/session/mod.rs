@@ -2,6 +2,8 @@
 //! requests and batches (each answered from a blocking thread so a slow one never blocks the
 //! runtime), subscriptions, and notifications when a published change touches them.
 
+mod silent;
+
 use super::handlers::{self, Effect};
 use super::methods::{self, Version};
 use super::registry::SessionInfo;
@@ -30,19 +32,6 @@ struct ScriptSub {
     status: Option<[u8; 32]>,
 }
 
-/// A server-side silent payments scan ([`super::sp_scan`]): its task, aborted when the
-/// subscription is dropped (unsubscribed, replaced, or the session ends).
-struct SpSub {
-    task: tokio::task::AbortHandle,
-    start: u32,
-}
-
-impl Drop for SpSub {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 #[derive(Default)]
 struct Subs {
     headers: Option<Option<BlockHash>>,
@@ -51,7 +40,7 @@ struct Subs {
     /// `blockchain.tweaks.subscribe`, after its historical part.
     tweaks: Option<super::tweaks::TweakSub>,
     /// `blockchain.silentpayments.subscribe`, by address.
-    sp: HashMap<String, SpSub>,
+    sp: HashMap<String, silent::SpSub>,
 }
 
 /// Most requests read ahead of their replies per session, whatever INITIAL_CONCURRENT says.
@@ -306,13 +295,6 @@ impl Session {
                 self.send(reply).await
             }
             Incoming::Ignore => {}
-        }
-    }
-
-    /// Lets the silent payments scans whose subscribe reply was just sent begin.
-    fn start_scans(&mut self) {
-        for s in self.sp_starters.drain(..) {
-            let _ = s.send(());
         }
     }
 
@@ -585,71 +567,6 @@ impl Session {
         };
         self.count_subscriptions();
         Some(r)
-    }
-
-    /// `blockchain.silentpayments.subscribe`: validates, replaces a subscription to the same
-    /// address (keeping the earlier start), and starts the scan's task, which waits for
-    /// [`Session::start_scans`].
-    fn sp_subscribe(&mut self, args: &[Option<Value>]) -> RpcResult {
-        let mut req = super::sp_scan::parse(&self.shared, args)?;
-        let Some(pool) = self.shared.sp_pool.clone() else {
-            return Err(RpcError::bad_request(
-                "this server does not keep silent payments tweaks",
-            ));
-        };
-        let max = self
-            .shared
-            .settings
-            .silent
-            .as_ref()
-            .map_or(0, |s| s.max_subscriptions as usize);
-        if let Some(old) = self.subs.sp.remove(&req.address) {
-            req.widen(old.start);
-        } else if self.subs.sp.len() >= max {
-            return Err(RpcError::bad_request(format!(
-                "subscription limit reached ({max}) for this connection \
-                 (FERRUM_SP_MAX_SUBSCRIPTIONS)"
-            )));
-        }
-        let result = req.subscription();
-        let (address, start) = (req.address.clone(), req.start);
-        let (started, replied) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(super::sp_scan::run(
-            self.shared.clone(),
-            pool,
-            req,
-            self.out.clone(),
-            replied,
-        ));
-        self.subs.sp.insert(
-            address,
-            SpSub {
-                task: task.abort_handle(),
-                start,
-            },
-        );
-        self.sp_starters.push(started);
-        Ok(result)
-    }
-
-    /// New blocks for a `blockchain.tweaks.subscribe` that finished its historical part.
-    async fn follow_tweaks(&mut self) {
-        let Some(mut sub) = self.subs.tweaks.take() else {
-            return;
-        };
-        let shared = self.shared.clone();
-        let Ok((sub, msgs)) = tokio::task::spawn_blocking(move || {
-            let msgs = sub.follow(&shared);
-            (sub, msgs)
-        })
-        .await
-        else {
-            return;
-        };
-        self.subs.tweaks = Some(sub);
-        for m in msgs {
-            self.send(m).await;
-        }
     }
 
     /// Sends what changed for this session's subscriptions.
