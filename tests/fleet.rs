@@ -421,8 +421,12 @@ fn two_replicas_see_real_addresses_and_limit_a_flooder_alone() {
         .map(|i| negotiated_from(&format!("127.0.0.{i}"), both))
         .collect();
     let (on1, on2) = (r1.session_ips(), r2.session_ips());
-    assert_eq!(on1.len(), 3, "round robin: {on1:?} {on2:?}");
-    assert_eq!(on2.len(), 3, "round robin: {on1:?} {on2:?}");
+    // Round robin spreads them, though not always three and three: HAProxy runs a thread per
+    // core, and CI saw 4 + 2 (one run in four here). Each client is on exactly one replica.
+    assert!(
+        !on1.is_empty() && !on2.is_empty() && on1.is_disjoint(&on2),
+        "round robin: {on1:?} {on2:?}"
+    );
     let all: BTreeSet<String> = on1.union(&on2).cloned().collect();
     assert_eq!(
         all,
