@@ -154,9 +154,7 @@ pub fn unsubscribe_address(shared: &Shared, args: &[Option<Value>]) -> Result<St
 
 /// Validates `blockchain.silentpayments.subscribe`'s parameters.
 pub fn parse(shared: &Shared, args: &[Option<Value>]) -> Result<Request, RpcError> {
-    let Some(settings) = &shared.settings.silent else {
-        return Err(bad("this server does not keep silent payments tweaks"));
-    };
+    let settings = super::tweaks::served(shared)?;
     let (scan, spend) = keys(args)?;
     let mut labels = vec![0u32];
     match arg(args, 3) {
@@ -231,11 +229,11 @@ pub fn parse(shared: &Shared, args: &[Option<Value>]) -> Result<Request, RpcErro
         && start <= to.min(tip)
         && next <= end.unwrap_or(tip)
     {
-        return Err(bad(format!(
-            "the silent payments index is still being built: heights {next} to {} are not \
-             indexed yet",
-            to.min(tip)
-        )));
+        let building = crate::store::tweaks::SpUnavailable::Building {
+            next,
+            end: to.min(tip),
+        };
+        return Err(bad(building.to_string()));
     }
     Ok(Request {
         address: address_of(shared, &scan, &spend),

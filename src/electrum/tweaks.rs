@@ -19,6 +19,7 @@ use super::methods;
 use super::rpc::{self, RpcError, RpcResult};
 use crate::query::View;
 use crate::query::tweaks::{BlockTweaks, TweakError, TweakFilter};
+use crate::store::tweaks::SpUnavailable;
 use crate::types::{Height, bytes_to_hex};
 use bitcoin::BlockHash;
 use serde_json::{Map, Value, json};
@@ -44,14 +45,14 @@ fn unavailable(e: TweakError) -> RpcError {
     }
 }
 
-/// Whether this server keeps tweaks at all (an error naming the option, not "unknown method").
-fn served(shared: &Shared) -> Result<(), RpcError> {
-    match &shared.settings.silent {
-        Some(_) => Ok(()),
-        None => Err(RpcError::bad_request(
-            "this server does not keep silent payments tweaks",
-        )),
-    }
+/// The silent payments settings, when this server keeps tweaks; else the error every silent
+/// payments method answers (code 1 with the reason, not "unknown method").
+pub fn served(shared: &Shared) -> Result<&crate::config::SilentSettings, RpcError> {
+    shared
+        .settings
+        .silent
+        .as_ref()
+        .ok_or_else(|| RpcError::bad_request(SpUnavailable::Off.to_string()))
 }
 
 /// `blockchain.block.tweaks(height, dust_limit=0, cut_through=false)`.
@@ -113,8 +114,7 @@ pub fn subscribe(
     args: &[Option<Value>],
     mut send: impl FnMut(Vec<u8>) -> bool,
 ) -> Result<(Value, TweakSub), RpcError> {
-    served(shared)?;
-    let max_blocks = shared.settings.silent.as_ref().map_or(1, |s| s.max_blocks);
+    let max_blocks = served(shared)?.max_blocks;
     let height = methods::height(arg(args, 0))?;
     let count = methods::non_negative(arg(args, 1))?;
     let historical = methods::boolean(args.get(2).unwrap_or(&None), "historical")?;

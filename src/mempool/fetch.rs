@@ -191,6 +191,25 @@ pub fn confirmed_outputs(daemon: &Daemon, prevouts: &[OutPoint]) -> Result<Confi
 
 fn confirmed_outputs_serial(daemon: &Daemon, prevouts: &[OutPoint]) -> Result<ConfirmedOutputs> {
     let mut found = HashMap::with_capacity(prevouts.len());
+    gettxouts(daemon, prevouts, |prevout, reply| {
+        match reply.and_then(|v| parse_txout(daemon.coin(), &v)) {
+            Ok(Some(out)) => {
+                found.insert(*prevout, out);
+            }
+            Ok(None) => {}
+            Err(e) => warn!("gettxout {prevout}: {e:#}"),
+        }
+    })?;
+    Ok(found)
+}
+
+/// `gettxout <txid> <n> false` of each of `prevouts`, batched: `each` gets every prevout with
+/// its reply (`null` when spent or unknown). Fails only when a batch does.
+pub fn gettxouts(
+    daemon: &Daemon,
+    prevouts: &[OutPoint],
+    mut each: impl FnMut(&OutPoint, Result<Value>),
+) -> Result<()> {
     for chunk in prevouts.chunks(BATCH) {
         let params = chunk
             .iter()
@@ -207,19 +226,18 @@ fn confirmed_outputs_serial(daemon: &Daemon, prevouts: &[OutPoint]) -> Result<Co
             );
         }
         for (prevout, reply) in chunk.iter().zip(replies) {
-            match reply
-                .map_err(anyhow::Error::from)
-                .and_then(|v| parse_txout(daemon.coin(), &v))
-            {
-                Ok(Some(out)) => {
-                    found.insert(*prevout, out);
-                }
-                Ok(None) => {}
-                Err(e) => warn!("gettxout {prevout}: {e:#}"),
-            }
+            each(prevout, reply.map_err(anyhow::Error::from));
         }
     }
-    Ok(found)
+    Ok(())
+}
+
+/// The `scriptPubKey.hex` of a `gettxout` reply.
+pub fn txout_script(v: &Value) -> Option<Vec<u8>> {
+    v.get("scriptPubKey")?
+        .get("hex")?
+        .as_str()
+        .and_then(hex_to_bytes)
 }
 
 /// `gettxout` reply: `null` when spent or unknown, else `value` (coins) and `scriptPubKey.hex`.
@@ -231,12 +249,7 @@ fn parse_txout(coin: &dyn Coin, v: &Value) -> Result<Option<(ScriptKey, u64)>> {
         .get("value")
         .and_then(Value::as_f64)
         .ok_or_else(|| anyhow!("no value in {}", short(v)))?;
-    let script = v
-        .get("scriptPubKey")
-        .and_then(|s| s.get("hex"))
-        .and_then(Value::as_str)
-        .and_then(hex_to_bytes)
-        .ok_or_else(|| anyhow!("no scriptPubKey.hex in {}", short(v)))?;
+    let script = txout_script(v).ok_or_else(|| anyhow!("no scriptPubKey.hex in {}", short(v)))?;
     let sats = bitcoin::Amount::from_btc(value)
         .map_err(|e| anyhow!("bad value {value}: {e}"))?
         .to_sat();

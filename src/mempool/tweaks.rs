@@ -8,13 +8,11 @@
 //! outputs cannot all be found (the daemon moved on meanwhile) is left out until it confirms.
 
 use super::Mempool;
-use super::fetch::BATCH;
+use super::fetch;
 use crate::daemon::Daemon;
 use crate::silentpayments::block::{TxTweak, tx_tweak};
-use crate::types::hex_to_bytes;
 use bitcoin::consensus::Decodable;
 use bitcoin::{OutPoint, Transaction, Txid};
-use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 use tracing::debug;
@@ -124,33 +122,17 @@ impl MempoolTweaks {
     }
 }
 
-/// The scripts of confirmed unspent outputs (`gettxout <txid> <n> false`, batched); outputs
-/// the daemon no longer has are left out.
+/// The scripts of confirmed unspent outputs ([`fetch::gettxouts`]); outputs the daemon no
+/// longer has, or a failed batch, are left out (their txs get no tweak).
 fn confirmed_scripts(daemon: &Daemon, outpoints: &[OutPoint]) -> HashMap<OutPoint, Vec<u8>> {
     let mut out = HashMap::with_capacity(outpoints.len());
-    for chunk in outpoints.chunks(BATCH) {
-        let params = chunk
-            .iter()
-            .map(|p| json!([p.txid.to_string(), p.vout, false]))
-            .collect();
-        let Ok(replies) = daemon.batch("gettxout", params) else {
-            debug!(
-                "gettxout of {} prevouts failed: no tweaks for them",
-                chunk.len()
-            );
-            continue;
-        };
-        for (p, reply) in chunk.iter().zip(replies) {
-            let script = reply.ok().and_then(|v: Value| {
-                v.get("scriptPubKey")?
-                    .get("hex")?
-                    .as_str()
-                    .and_then(hex_to_bytes)
-            });
-            if let Some(s) = script {
-                out.insert(*p, s);
-            }
+    let r = fetch::gettxouts(daemon, outpoints, |p, reply| {
+        if let Some(s) = reply.ok().as_ref().and_then(fetch::txout_script) {
+            out.insert(*p, s);
         }
+    });
+    if let Err(e) = r {
+        debug!("{e:#}: no tweaks for those prevouts");
     }
     out
 }

@@ -92,9 +92,7 @@ impl Store {
         let state = SpState { from, pending };
         let mut batch = WriteBatch::default();
         // Rows left by an earlier life of the index (turned off, then on) are stale.
-        for cf in [CF_SP_TWEAKS, CF_SP_OUTPUTS] {
-            batch.delete_range_cf(self.cf(cf), &[][..], &[0xffu8; 5][..]);
-        }
+        self.clear_sp_rows(&mut batch);
         self.put_sp_state(&mut batch, &state)?;
         self.write_meta(batch)?;
         *self.sp.write().unwrap_or_else(|e| e.into_inner()) = Some(state);
@@ -108,15 +106,20 @@ impl Store {
         Ok(state)
     }
 
+    /// Deletes every silent payments row (keys are 4-byte heights).
+    fn clear_sp_rows(&self, batch: &mut WriteBatch) {
+        for cf in [CF_SP_TWEAKS, CF_SP_OUTPUTS] {
+            batch.delete_range_cf(self.cf(cf), &[][..], &[0xffu8; 5][..]);
+        }
+    }
+
     /// Stops keeping the silent payments index and deletes it.
     pub fn disable_sp(&self) -> Result<()> {
         if self.sp_state().is_none() {
             return Ok(());
         }
         let mut batch = WriteBatch::default();
-        for cf in [CF_SP_TWEAKS, CF_SP_OUTPUTS] {
-            batch.delete_range_cf(self.cf(cf), &[][..], &[0xffu8; 5][..]);
-        }
+        self.clear_sp_rows(&mut batch);
         batch.delete_cf(self.cf(CF_META), META_SP);
         self.write_meta(batch)?;
         *self.sp.write().unwrap_or_else(|e| e.into_inner()) = None;

@@ -32,17 +32,10 @@ impl Session {
     /// [`Session::start_scans`].
     pub(super) fn sp_subscribe(&mut self, args: &[Option<Value>]) -> RpcResult {
         let mut req = crate::electrum::sp_scan::parse(&self.shared, args)?;
+        let max = crate::electrum::tweaks::served(&self.shared)?.max_subscriptions as usize;
         let Some(pool) = self.shared.sp_pool.clone() else {
-            return Err(RpcError::bad_request(
-                "this server does not keep silent payments tweaks",
-            ));
+            return Err(RpcError::bad_request("no silent payments scan threads"));
         };
-        let max = self
-            .shared
-            .settings
-            .silent
-            .as_ref()
-            .map_or(0, |s| s.max_subscriptions as usize);
         if let Some(old) = self.subs.sp.remove(&req.address) {
             req.widen(old.start);
         } else if self.subs.sp.len() >= max {
